@@ -1,0 +1,1 @@
+"""Control plane: Admin API, UI, storage, snapshot builder, cluster sync server."""

@@ -1,0 +1,1 @@
+"""Data plane: sync client, runtime (router + pipelines), proxy server, credential cache."""

@@ -1,0 +1,4 @@
+"""Shared core of Lockgate: entities, snapshots, the plugin contract and the plugins.
+
+Imported by both planes; imports neither.
+"""

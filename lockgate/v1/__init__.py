@@ -1,0 +1,1 @@
+"""Generated from proto/lockgate/v1 by scripts/gen_proto.py."""
