@@ -1,0 +1,84 @@
+"""`lockgate control-plane`: Admin API (8001), web UI (8002) and cluster sync (8005) in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+
+from control_plane.admin.app import create_admin_app
+from control_plane.admin_tokens import bootstrap
+from control_plane.clustering_api import add_clustering_routes
+from control_plane.nodes import NodeRegistry
+from control_plane.publisher import Publisher
+from control_plane.store import open_store
+from control_plane.store.events import ChangeEvent
+from control_plane.sync_server import ClusterService, create_server
+from control_plane.ui import create_ui_app
+from lockgate import certs
+from lockgate.settings import ControlPlaneSettings
+
+log = logging.getLogger("lockgate.cp")
+
+
+async def serve(settings: ControlPlaneSettings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if certs.ensure(settings.tls.cert, settings.tls.key):
+        log.info("generated the cluster certificate %s", settings.tls.cert)
+    store = open_store(settings.database_url)
+    verify, new_token = bootstrap(settings.data_dir, settings.admin_token)
+    if new_token is not None:
+        print(
+            "\nBootstrap admin token (shown once; use it as Kong-Admin-Token or "
+            f"LOCKGATE_ADMIN_TOKEN):\n  {new_token}\n",
+            flush=True,
+        )
+    nodes = NodeRegistry()
+    publisher = Publisher(store.snapshot, on_snapshot=lambda s: nodes.set_expected(s.hash))
+    await publisher.start()
+
+    def on_change(event: ChangeEvent) -> None:
+        publisher.notify_threadsafe(event.key_hashes, event.consumer_ids)
+
+    admin_app = create_admin_app(store, verify, on_change)
+    add_clustering_routes(admin_app, nodes, publisher)
+    grpc_server = create_server(
+        ClusterService(publisher, nodes, store.lookup_credential),
+        f"{settings.cluster_listen.host}:{settings.cluster_listen.port}",
+        settings.tls,
+    )
+    await grpc_server.start()
+    servers = [
+        _uvicorn(admin_app, settings.admin_listen.host, settings.admin_listen.port),
+        _uvicorn(create_ui_app(nodes, publisher), settings.ui_listen.host, settings.ui_listen.port),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    log.info(
+        "control plane: Admin API %s, UI %s, cluster %s:%d",
+        settings.admin_listen.url(),
+        settings.ui_listen.url(),
+        settings.cluster_listen.host,
+        settings.cluster_listen.port,
+    )
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await grpc_server.stop(grace=2)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    store.close()
+
+
+def _uvicorn(app: object, host: str, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server

@@ -1,0 +1,235 @@
+"""Turn Kong-shaped input (a dict from JSON) into validated entities, or a Kong SchemaViolation.
+
+The entity models in gateway.entities hold the field rules; this module adds what only the
+control plane checks at write time: Kong's whole-entity rules (`@entity`), the service `url`
+shorthand, plugin names and scopes, and plugin configs validated (defaults filled) by each
+plugin's `config_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from control_plane.store.errors import ForeignKeyViolation, SchemaViolation
+from control_plane.store.protocol import Reader
+from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
+from gateway.plugins.base import Plugin as PluginType
+
+M = TypeVar("M", bound=BaseModel)
+
+_TYPE_MESSAGES = {
+    "missing": "required field missing",
+    "extra_forbidden": "unknown field",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "string_type": "expected a string",
+    "bool_type": "expected a boolean",
+    "bool_parsing": "expected a boolean",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "list_type": "expected an array",
+    "set_type": "expected a set",
+    "dict_type": "expected a map",
+    "model_type": "expected a record",
+    "model_attributes_type": "expected a record",
+}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
+_REFS: dict[str, tuple[type[Entity], str]] = {
+    "service": (Service, "name"),
+    "route": (Route, "name"),
+    "consumer": (Consumer, "username"),
+}
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """Kong's wording for one pydantic error."""
+    kind = str(error["type"])
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    if kind == "literal_error":
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        return "expected one of: " + expected.replace("'", "").replace(" or ", ", ")
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def violation(exc: ValidationError, prefix: tuple[str, ...] = ()) -> SchemaViolation:
+    """Convert pydantic errors to Kong's nested `fields` (array indexes folded away) and
+    dotted-path messages (indexes kept)."""
+    fields: dict[str, Any] = {}
+    messages: list[tuple[str, str]] = []
+    for error in exc.errors():
+        loc = prefix + tuple(str(part) for part in error["loc"])
+        message = error_message(error)
+        messages.append((".".join(loc) or "@entity", message))
+        _nest(
+            fields,
+            [
+                p
+                for p, raw in zip(loc, (*prefix, *error["loc"]), strict=True)
+                if not isinstance(raw, int)
+            ],
+            message,
+        )
+    return SchemaViolation(fields, messages)
+
+
+def _nest(fields: dict[str, Any], path: list[str], message: str) -> None:
+    if not path:
+        fields.setdefault("@entity", []).append(message)
+        return
+    node = fields
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return  # a shallower error already names this field
+        node = child
+    node.setdefault(path[-1], message)
+
+
+def merge(errors: list[SchemaViolation]) -> SchemaViolation:
+    fields: dict[str, Any] = {}
+    messages: list[tuple[str, str]] = []
+    for err in errors:
+        messages.extend(err.messages)
+        for key, value in err.fields.items():
+            fields.setdefault(key, value)
+    return SchemaViolation(fields, messages)
+
+
+def _validate(model: type[M], data: Mapping[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise violation(exc) from None
+
+
+def expand_service_url(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply Kong's `url` shorthand: it sets protocol, host, port (80/443 by default) and path."""
+    out = dict(data)
+    url = out.pop("url", None)
+    if url is None:
+        return out
+    if not isinstance(url, str):
+        raise SchemaViolation({"url": "expected a string"}, [("url", "expected a string")])
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SchemaViolation(
+            {"url": f"invalid url: {exc}"}, [("url", f"invalid url: {exc}")]
+        ) from None
+    if not parts.scheme or not parts.hostname:
+        msg = "missing host in url" if parts.scheme else "missing scheme in url"
+        raise SchemaViolation({"url": msg}, [("url", msg)])
+    out["protocol"] = parts.scheme
+    out["host"] = parts.hostname
+    out["port"] = port if port is not None else _DEFAULT_PORTS.get(parts.scheme, 80)
+    out["path"] = parts.path or None
+    return out
+
+
+def build_service(data: Mapping[str, Any]) -> Service:
+    return _validate(Service, expand_service_url(data))
+
+
+def build_route(data: Mapping[str, Any]) -> Route:
+    route = _validate(Route, data)
+    protocols = set(route.protocols)
+    matchers = {
+        "methods": route.methods,
+        "hosts": route.hosts,
+        "headers": route.headers,
+        "paths": route.paths,
+        "snis": route.snis,
+    }
+
+    def names(keys: tuple[str, ...]) -> str:
+        return ", ".join(f"'{k}'" for k in keys)
+
+    base = ("methods", "hosts", "headers", "paths")
+    if "https" in protocols and not any(matchers[k] for k in (*base, "snis")):
+        msg = f"must set one of {names((*base, 'snis'))} when 'protocols' is 'https'"
+    elif (
+        protocols & {"http", "grpc"}
+        and not protocols & {"https", "grpcs"}
+        and not any(matchers[k] for k in base)
+    ):
+        msg = f"must set one of {names(base)} when 'protocols' is 'grpc', 'http'"
+    else:
+        return route
+    raise SchemaViolation({"@entity": [msg]}, [("@entity", msg)])
+
+
+def build_consumer(data: Mapping[str, Any]) -> Consumer:
+    consumer = _validate(Consumer, data)
+    if not consumer.username and not consumer.custom_id:
+        msg = "at least one of these fields must be non-empty: 'custom_id', 'username'"
+        raise SchemaViolation({"@entity": [msg]}, [("@entity", msg)])
+    return consumer
+
+
+def build_credential(data: Mapping[str, Any]) -> KeyAuthCredential:
+    cred = _validate(KeyAuthCredential, data)
+    if cred.ttl is not None and not 0 < cred.ttl <= 100_000_000:
+        msg = "value should be between 1 and 100000000"
+        raise SchemaViolation({"ttl": msg}, [("ttl", msg)])
+    return cred
+
+
+def build_plugin(data: Mapping[str, Any], available: Mapping[str, PluginType[Any]]) -> Plugin:
+    """Validate a plugin entity and its config; the stored config has defaults filled."""
+    errors: list[SchemaViolation] = []
+    name = data.get("name")
+    plugin_type = available.get(name) if isinstance(name, str) else None
+    config: Any = data.get("config") or {}
+    if isinstance(name, str) and plugin_type is None:
+        msg = f"plugin '{name}' not enabled; add it to the 'plugins' configuration property"
+        errors.append(SchemaViolation({"name": msg}, [("name", msg)]))
+    if plugin_type is not None:
+        if data.get("consumer") is not None and not plugin_type.allows_consumer_scope:
+            msg = "value must be null"
+            errors.append(SchemaViolation({"consumer": msg}, [("consumer", msg)]))
+        try:
+            validated = plugin_type.validate(config)
+            config = validated.model_dump(mode="json", by_alias=True)
+        except ValidationError as exc:
+            errors.append(violation(exc, ("config",)))
+            config = {}
+        except (TypeError, ValueError) as exc:
+            errors.append(SchemaViolation({"config": str(exc)}, [("config", str(exc))]))
+            config = {}
+    try:
+        plugin = _validate(Plugin, {**data, "config": config if isinstance(config, dict) else {}})
+    except SchemaViolation as exc:
+        errors.append(exc)
+    if errors:
+        raise merge(errors)
+    return plugin
+
+
+def resolve_refs(reader: Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace foreign keys given by endpoint key (`{"name": "svc"}`, `{"username": "u"}`)
+    with `{"id": ...}`; raises ForeignKeyViolation when none matches."""
+    out = dict(data)
+    for field, (model, key) in _REFS.items():
+        ref = out.get(field)
+        if isinstance(ref, dict) and "id" not in ref and isinstance(ref.get(key), str):
+            found = reader.find(model, key, ref[key])
+            if found is None:
+                parent = {Service: "services", Route: "routes", Consumer: "consumers"}[model]
+                raise ForeignKeyViolation(
+                    f"the foreign key '{{{key}=\"{ref[key]}\"}}' does not reference an "
+                    f"existing '{parent}' entity.",
+                    field,
+                    ref,
+                )
+            out[field] = {"id": found.id}
+    return out

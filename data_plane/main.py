@@ -1,0 +1,119 @@
+"""`lockgate data-plane`: connect to the control plane, serve the proxy and the status port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from typing import Any
+
+import uvicorn
+
+from data_plane.cluster_client import NodeInfo, RemoteCredentials, SyncClient, open_channel
+from data_plane.credentials import CachedCredentials
+from data_plane.proxy import ProxyApp
+from data_plane.runtime import Runtime, RuntimeHolder, compile_runtime
+from data_plane.status import StatusApp
+from data_plane.upstream import UpstreamClient
+from gateway.plugins import registry
+from gateway.snapshot import Snapshot
+from lockgate import __version__
+from lockgate.settings import DataPlaneSettings, Listen
+
+log = logging.getLogger("lockgate.dp")
+
+
+def bind(listen: Listen, *, reuse_port: bool) -> socket.socket:
+    """A listening socket; with reuse_port several local data planes share the proxy port."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((listen.host, listen.port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: DataPlaneSettings) -> None:
+    holder = RuntimeHolder()
+    plugins = registry()
+    channel = open_channel(settings.control_plane, settings.tls)
+    credentials = CachedCredentials(RemoteCredentials(channel))
+
+    def compile_snapshot(snapshot: Snapshot) -> Runtime:
+        return compile_runtime(snapshot, plugins, credentials)
+
+    node = NodeInfo(
+        node_id=settings.node_id,
+        hostname=settings.hostname,
+        version=__version__,
+        plugins={name: p.version for name, p in plugins.items()},
+        labels=settings.labels,
+    )
+    sync = SyncClient(channel, node, compile_snapshot, holder.swap, credentials)
+
+    def describe() -> dict[str, Any]:
+        return {
+            "node_id": settings.node_id,
+            "hostname": settings.hostname,
+            "version": __version__,
+            "config_version": sync.version,
+            "config_hash": sync.hash,
+            "last_error": sync.last_error or None,
+            "ready": holder.current is not None,
+        }
+
+    proxy_sock = bind(settings.proxy_listen, reuse_port=True)
+    status_sock = bind(settings.status_listen, reuse_port=False)
+    proxy = uvicorn.Server(
+        uvicorn.Config(
+            ProxyApp(holder, UpstreamClient()),
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=60,
+            timeout_graceful_shutdown=10,
+        )
+    )
+    status = uvicorn.Server(
+        uvicorn.Config(
+            StatusApp(describe, lambda: holder.current is not None),
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    for server in (proxy, status):
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [
+        asyncio.create_task(proxy.serve(sockets=[proxy_sock])),
+        asyncio.create_task(status.serve(sockets=[status_sock])),
+        asyncio.create_task(sync.run()),
+    ]
+    log.info(
+        "data plane %s: proxy on %s, status on %s, control plane %s",
+        settings.node_id,
+        settings.proxy_listen.url(),
+        settings.status_listen.url(),
+        settings.control_plane,
+    )
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            log.error("data plane task failed: %r", task.exception())
+    proxy.should_exit = True
+    status.should_exit = True
+    tasks[2].cancel()
+    stopper.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await channel.close()

@@ -1,0 +1,170 @@
+"""Plugin pipelines compiled once per snapshot.
+
+For each route, every plugin name that applies gets a `Slot`: the instance chosen by Kong's
+precedence without a consumer, plus the consumer-specific instances, which are picked after
+authentication (Kong resolves each plugin's config with the consumer known at that point).
+Slots are ordered by priority, highest first, ties by name descending (Kong's order).
+
+Precedence (most specific wins): route+service+consumer, route+consumer, service+consumer,
+route+service, consumer, route, service, global.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.credentials import CredentialLookup
+from gateway.entities import Plugin as PluginEntity
+from gateway.entities import Route
+from gateway.plugins.base import BuildContext, Handler, Plugin
+from gateway.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One configured plugin, compiled."""
+
+    entity: PluginEntity
+    priority: int
+    handler: Handler
+    phases: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return self.entity.name
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    name: str
+    priority: int
+    default: Instance | None
+    by_consumer: Mapping[str, Instance]
+
+    def pick(self, consumer_id: str | None) -> Instance | None:
+        if consumer_id is not None and self.by_consumer:
+            return self.by_consumer.get(consumer_id, self.default)
+        return self.default
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPlugins:
+    global_rewrite: tuple[Instance, ...]
+    """Global instances with a rewrite phase: they run before routing."""
+    by_route: Mapping[str, Pipeline]
+    no_route: Pipeline
+    """Global plugins only: used for requests that matched no route."""
+
+
+class PluginBuildError(Exception):
+    """A plugin in the snapshot could not be compiled; the snapshot must be rejected."""
+
+
+_PHASES = ("rewrite", "access", "header_filter", "body_filter", "log")
+
+
+def compile_plugins(
+    snapshot: Snapshot,
+    registry: Mapping[str, Plugin[Any]],
+    credentials: CredentialLookup,
+) -> CompiledPlugins:
+    """Validate and build every enabled plugin instance of `snapshot` into per-route pipelines."""
+    instances: list[Instance] = []
+    for entity in snapshot.plugins:
+        if not entity.enabled:
+            continue
+        plugin = registry.get(entity.name)
+        if plugin is None:
+            raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}) is not installed")
+        try:
+            config = plugin.validate(entity.config)
+            handler = plugin.build(config, BuildContext(snapshot, credentials, entity))
+        except Exception as exc:
+            raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}): {exc}") from exc
+        phases = frozenset(p for p in _PHASES if type(handler).overrides(p))
+        instances.append(Instance(entity, plugin.priority, handler, phases))
+
+    global_rewrite = tuple(
+        sorted(
+            (i for i in instances if _is_global(i.entity) and "rewrite" in i.phases),
+            key=_order,
+        )
+    )
+    by_route = {route.id: _pipeline_for(route, instances) for route in snapshot.routes}
+    return CompiledPlugins(global_rewrite, by_route, _pipeline_for(None, instances))
+
+
+def _scope(entity: PluginEntity) -> tuple[bool, bool, bool]:
+    return (entity.route is not None, entity.service is not None, entity.consumer is not None)
+
+
+def _is_global(entity: PluginEntity) -> bool:
+    return _scope(entity) == (False, False, False)
+
+
+def _order(instance: Instance) -> tuple[int, str]:
+    # Highest priority first; ties broken by name descending (Kong: a.name > b.name).
+    return (-instance.priority, _invert(instance.name))
+
+
+def _invert(name: str) -> str:
+    # Sorting inverted strings ascending gives the originals descending; the terminator makes a
+    # prefix sort after its extensions ("ai-proxy-advanced" before "ai-proxy").
+    return "".join(chr(0x10FFFF - ord(c)) for c in name) + chr(0x10FFFF)
+
+
+# Rank of each (route, service, consumer) scope shape: lower is more specific.
+_RANK = {
+    (True, True, True): 0,
+    (True, False, True): 1,
+    (False, True, True): 2,
+    (True, True, False): 3,
+    (False, False, True): 4,
+    (True, False, False): 5,
+    (False, True, False): 6,
+    (False, False, False): 7,
+}
+
+
+def _applies(entity: PluginEntity, route: Route | None) -> bool:
+    if entity.route is not None and (route is None or entity.route.id != route.id):
+        return False
+    if entity.service is not None:
+        service_id = route.service.id if route is not None and route.service else None
+        if entity.service.id != service_id:
+            return False
+    return True
+
+
+def _pipeline_for(route: Route | None, instances: list[Instance]) -> Pipeline:
+    default: dict[str, Instance] = {}
+    consumer: dict[str, dict[str, Instance]] = defaultdict(dict)
+    for inst in sorted(instances, key=lambda i: _RANK[_scope(i.entity)], reverse=True):
+        # Least specific first, so more specific instances overwrite.
+        if not _applies(inst.entity, route):
+            continue
+        if inst.entity.consumer is not None:
+            consumer[inst.name][inst.entity.consumer.id] = inst
+        else:
+            default[inst.name] = inst
+    slots = []
+    for name in set(default) | set(consumer):
+        base = default.get(name)
+        picks = {
+            cid: inst
+            for cid, inst in consumer.get(name, {}).items()
+            # A consumer instance wins only where its scope is more specific than the default's.
+            if base is None or _RANK[_scope(inst.entity)] < _RANK[_scope(base.entity)]
+        }
+        any_inst = base or next(iter(consumer[name].values()))
+        slots.append(Slot(name, any_inst.priority, base, picks))
+    slots.sort(key=lambda s: (-s.priority, _invert(s.name)))
+    return Pipeline(tuple(slots))

@@ -1,0 +1,355 @@
+"""The proxy: one request through routing, the plugin pipeline and the upstream, as a bare
+ASGI callable (no web framework on this path).
+
+Order per request (Kong's): global rewrite -> router -> access (per slot, consumer-aware) ->
+upstream -> header_filter -> body_filter -> log. An `Exit` from rewrite/access skips the remaining
+access handlers; response phases still run for every plugin collected so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from data_plane.pipeline import Instance, Pipeline
+from data_plane.router import normalize_path
+from data_plane.runtime import Runtime, RuntimeHolder
+from data_plane.upstream import HOP_BY_HOP, Timeouts, UpstreamClient, UpstreamError
+from gateway import responses
+from gateway.context import Exit, Request, RequestContext, ResponseHead, Upstream
+from gateway.headers import Headers
+from lockgate import __version__
+
+log = logging.getLogger("lockgate.proxy")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SERVER = f"lockgate/{__version__}"
+VIA = f"1.1 {SERVER}"
+_RESPONSE_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ProxyApp:
+    """ASGI application serving the proxy port."""
+
+    def __init__(
+        self, holder: RuntimeHolder, upstream: UpstreamClient, *, max_body: int = 16 << 20
+    ) -> None:
+        self._holder = holder
+        self._upstream = upstream
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        ctx = _context(scope)
+        runtime = self._holder.current
+        try:
+            ctx.request.body = await _read_body(receive, self._max_body)
+        except BodyTooLarge:
+            await _send_exit(send, responses.error(ctx, 413, "Request size limit exceeded"), started)
+            return
+        if runtime is None:
+            await _send_exit(
+                send,
+                responses.error(ctx, 503, "This data plane has no configuration yet"),
+                started,
+            )
+            return
+        await self._handle(runtime, ctx, send, started)
+
+    async def _handle(
+        self, runtime: Runtime, ctx: RequestContext, send: Send, started: float
+    ) -> None:
+        collected: list[Instance] = []
+        exit_: Exit | None = None
+        try:
+            exit_ = await _run_rewrite(runtime, ctx, collected)
+            pipeline = runtime.plugins.no_route
+            if exit_ is None:
+                match = runtime.router.match(
+                    ctx.request.method, ctx.request.host, ctx.request.path, ctx.request.headers
+                )
+                if match is None:
+                    exit_ = responses.error(ctx, 404, "no Route matched with those values")
+                else:
+                    ctx.route, ctx.service = match.route, match.service
+                    _target(ctx, match.upstream_path)
+                    pipeline = runtime.plugins.by_route[match.route.id]
+            if exit_ is None:
+                exit_ = await _run_access(pipeline, ctx, collected)
+        except Exception:
+            log.exception("plugin error (request %s)", ctx.request_id)
+            exit_ = responses.error(ctx, 500)
+        if exit_ is not None:
+            ctx.response_source = "exit"
+            await self._respond_exit(ctx, exit_, collected, send, started)
+        else:
+            await self._forward(ctx, collected, send, started)
+        for inst in collected:
+            if "log" in inst.phases:
+                try:
+                    await inst.handler.log(ctx)
+                except Exception:
+                    log.exception("log phase of %s failed", inst.name)
+
+    async def _respond_exit(
+        self,
+        ctx: RequestContext,
+        exit_: Exit,
+        collected: list[Instance],
+        send: Send,
+        started: float,
+    ) -> None:
+        head = ResponseHead(exit_.status, Headers(exit_.headers))
+        for name, value in ctx.response_headers:
+            head.headers.set(name, value)
+        body = _filter_whole(ctx, head, exit_.body, collected)
+        latency = int((time.perf_counter() - started) * 1000)
+        head.headers.set("Content-Length", str(len(body)))
+        head.headers.set("X-Kong-Response-Latency", str(latency))
+        head.headers.set("Server", SERVER)
+        head.headers.set("X-Kong-Request-Id", ctx.request_id)
+        await _start(send, head)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _forward(
+        self, ctx: RequestContext, collected: list[Instance], send: Send, started: float
+    ) -> None:
+        up = ctx.upstream
+        url = f"{up.scheme}://{_authority(up.host, up.port, up.scheme)}{up.path}"
+        if up.query:
+            url += "?" + up.query
+        body = up.body if up.body is not None else ctx.request.body
+        headers = _upstream_headers(ctx)
+        proxy_done = time.perf_counter()
+        try:
+            response = await self._upstream.send(
+                up.method,
+                url,
+                headers,
+                body,
+                Timeouts(
+                    up.connect_timeout_ms / 1000, up.read_timeout_ms / 1000, up.write_timeout_ms / 1000
+                ),
+                up.retries,
+            )
+        except UpstreamError as exc:
+            log.warning("upstream %s failed: %s (request %s)", url, exc, ctx.request_id)
+            ctx.response_source = "error"
+            status, message = (
+                (504, "The upstream server is timing out")
+                if exc.timeout
+                else (502, "An invalid response was received from the upstream server")
+            )
+            await self._respond_exit(ctx, responses.error(ctx, status, message), collected, send, started)
+            return
+        try:
+            waited = int((time.perf_counter() - proxy_done) * 1000)
+            head = ResponseHead(
+                response.status,
+                Headers(
+                    (k, v) for k, v in response.headers.items() if k.lower() not in _RESPONSE_HOP
+                ),
+            )
+            for name, value in ctx.response_headers:
+                head.headers.set(name, value)
+            head.headers.set("X-Kong-Upstream-Latency", str(waited))
+            head.headers.set(
+                "X-Kong-Proxy-Latency", str(int((proxy_done - started) * 1000))
+            )
+            head.headers.set("Via", VIA)
+            head.headers.set("X-Kong-Request-Id", ctx.request_id)
+            if up.buffer_response:
+                data = await response.read()
+                data = _filter_whole(ctx, head, data, collected)
+                head.headers.set("Content-Length", str(len(data)))
+                await _start(send, head)
+                await send({"type": "http.response.body", "body": data, "more_body": False})
+                return
+            filters = [i for i in collected if "body_filter" in i.phases]
+            ctx.response = head
+            for inst in collected:
+                if "header_filter" in inst.phases:
+                    inst.handler.header_filter(ctx, head)
+            if filters:
+                head.headers.remove("Content-Length")
+            await _start(send, head)
+            async for chunk in response.content.iter_any():
+                for inst in filters:
+                    chunk = inst.handler.body_filter(ctx, chunk, False)
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            tail = b""
+            for inst in filters:
+                tail = inst.handler.body_filter(ctx, tail, True)
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        finally:
+            response.release()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self._upstream.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._upstream.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _context(scope: Scope) -> RequestContext:
+    headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    host_header = headers.get("host") or ""
+    host, _, port = host_header.partition(":")
+    server = scope.get("server") or ("", 0)
+    client = scope.get("client") or ("", 0)
+    raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    request = Request(
+        method=scope["method"],
+        scheme=scope.get("scheme", "http"),
+        host=host.lower(),
+        port=int(port) if port.isdigit() else int(server[1] or 0),
+        raw_path=raw_path,
+        path=normalize_path(raw_path),
+        raw_query=raw_query,
+        headers=headers,
+        body=b"",
+        client_ip=client[0],
+        http_version=scope.get("http_version", "1.1"),
+    )
+    upstream = Upstream(method=request.method, query=raw_query)
+    return RequestContext(request=request, upstream=upstream, request_id=os.urandom(16).hex())
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def _run_rewrite(
+    runtime: Runtime, ctx: RequestContext, collected: list[Instance]
+) -> Exit | None:
+    for inst in runtime.plugins.global_rewrite:
+        exit_ = await inst.handler.rewrite(ctx)
+        if exit_ is not None:
+            collected.append(inst)
+            return exit_
+    return None
+
+
+async def _run_access(
+    pipeline: Pipeline, ctx: RequestContext, collected: list[Instance]
+) -> Exit | None:
+    for slot in pipeline.slots:
+        inst = slot.pick(ctx.consumer.id if ctx.consumer else None)
+        if inst is None:
+            continue
+        collected.append(inst)
+        if "access" in inst.phases:
+            exit_ = await inst.handler.access(ctx)
+            if exit_ is not None:
+                return exit_
+    return None
+
+
+def _target(ctx: RequestContext, upstream_path: str) -> None:
+    service = ctx.service
+    up = ctx.upstream
+    up.path = upstream_path
+    if service is None:
+        return
+    up.scheme = "https" if service.protocol in ("https", "grpcs", "tls") else "http"
+    up.host = service.host
+    up.port = service.port
+    up.connect_timeout_ms = service.connect_timeout
+    up.read_timeout_ms = service.read_timeout
+    up.write_timeout_ms = service.write_timeout
+    up.retries = service.retries
+    route = ctx.route
+    if route is not None and route.preserve_host:
+        up.host_header = ctx.request.headers.get("host")
+
+
+def _authority(host: str, port: int, scheme: str) -> str:
+    if (scheme == "http" and port == 80) or (scheme == "https" and port == 443):
+        return host
+    return f"{host}:{port}"
+
+
+def _upstream_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    req = ctx.request
+    up = ctx.upstream
+    out = [(k, v) for k, v in req.headers if k.lower() not in HOP_BY_HOP]
+    out.append(("Host", up.host_header or _authority(up.host, up.port, up.scheme)))
+    forwarded_for = req.headers.get("x-forwarded-for")
+    out = [(k, v) for k, v in out if not k.lower().startswith("x-forwarded-")]
+    out.append(
+        ("X-Forwarded-For", f"{forwarded_for}, {req.client_ip}" if forwarded_for else req.client_ip)
+    )
+    out.append(("X-Forwarded-Proto", req.scheme))
+    out.append(("X-Forwarded-Host", req.host))
+    out.append(("X-Forwarded-Port", str(req.port)))
+    out.append(("X-Real-IP", req.client_ip))
+    out.append(("X-Kong-Request-Id", ctx.request_id))
+    return out
+
+
+def _filter_whole(
+    ctx: RequestContext, head: ResponseHead, body: bytes, collected: list[Instance]
+) -> bytes:
+    ctx.response = head
+    for inst in collected:
+        if "header_filter" in inst.phases:
+            inst.handler.header_filter(ctx, head)
+    for inst in collected:
+        if "body_filter" in inst.phases:
+            body = inst.handler.body_filter(ctx, body, True)
+    return body
+
+
+async def _start(send: Send, head: ResponseHead) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": head.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head.headers],
+        }
+    )
+
+
+async def _send_exit(send: Send, exit_: Exit, started: float) -> None:
+    headers = Headers(exit_.headers)
+    headers.set("Content-Length", str(len(exit_.body)))
+    headers.set("X-Kong-Response-Latency", str(int((time.perf_counter() - started) * 1000)))
+    headers.set("Server", SERVER)
+    await _start(send, ResponseHead(exit_.status, headers))
+    await send({"type": "http.response.body", "body": exit_.body, "more_body": False})

@@ -1,0 +1,174 @@
+"""The Admin API as `lockgate deck` uses it: `POST /config` and paginated entity lists.
+
+Every failure becomes a DeckError whose message says what to do: an unreachable Admin API, a
+refused admin token, or Kong's error body (`{"message": ...}`) from the control plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from lockgate.deck.errors import DeckError
+
+TOKEN_HEADER = "Kong-Admin-Token"  # noqa: S105 (a header name, not a secret)
+PAGE_SIZE = 1000  # Kong's maximum `size` for list endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entity the control plane creates, updates or deletes, as it names it."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigResult:
+    """The answer of `POST /config`: the changes by action, and the counts."""
+
+    creating: tuple[Change, ...]
+    updating: tuple[Change, ...]
+    deleting: tuple[Change, ...]
+    created: int
+    updated: int
+    deleted: int
+
+
+class AdminClient:
+    """A synchronous Admin API client; use as a context manager.
+
+    `transport` replaces the network (tests pass an httpx.MockTransport).
+    """
+
+    def __init__(
+        self,
+        admin_url: str,
+        admin_token: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self._has_token = bool(admin_token)
+        headers = {TOKEN_HEADER: admin_token} if admin_token else {}
+        self._http = httpx.Client(
+            base_url=self.admin_url, headers=headers, transport=transport, timeout=timeout
+        )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def apply(self, document: Mapping[str, Any], *, dry_run: bool) -> ConfigResult:
+        """Send the whole document; with `dry_run` the control plane only reports the changes."""
+        params = {"dry_run": "true"} if dry_run else {}
+        body = self._request("POST", "/config", params=params, json=dict(document))
+        return _config_result(body)
+
+    def list_all(self, path: str) -> list[dict[str, Any]]:
+        """Every entity of a Kong list endpoint (`{"data": [...], "next": ...}`), all pages."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, str | int] = {"size": PAGE_SIZE}
+        while True:
+            body = self._request("GET", path, params=params)
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise DeckError(f"unexpected answer from GET {path}: no 'data' list")
+            items.extend(item for item in data if isinstance(item, dict))
+            offset = _next_offset(body)
+            if offset is None:
+                return items
+            # The offset, not the `next` URL, is followed: `next` is a path from the server's
+            # root and would lose any prefix the Admin URL has behind a reverse proxy.
+            params = {"size": PAGE_SIZE, "offset": offset}
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise DeckError(
+                f"cannot reach the Admin API at {self.admin_url}: {str(exc) or type(exc).__name__}"
+            ) from exc
+        if response.status_code == 401:
+            if self._has_token:
+                raise DeckError("the Admin API refused the admin token (set LOCKGATE_ADMIN_TOKEN)")
+            raise DeckError(
+                "the Admin API requires an admin token (set LOCKGATE_ADMIN_TOKEN or --admin-token)"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_error:
+            if isinstance(body, dict) and isinstance(body.get("message"), str):
+                raise DeckError(body["message"])
+            raise DeckError(
+                f"the Admin API answered {method} {path} with "
+                f"{response.status_code} {response.reason_phrase}"
+            )
+        if not isinstance(body, dict):
+            raise DeckError(f"unexpected answer from {method} {path}: not a JSON object")
+        return body
+
+
+def _next_offset(body: Mapping[str, Any]) -> str | None:
+    offset = body.get("offset")
+    if isinstance(offset, str) and offset:
+        return offset
+    next_url = body.get("next")
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    values = parse_qs(urlsplit(next_url).query).get("offset")
+    if not values:
+        raise DeckError(f"cannot follow pagination link {next_url!r}: it has no offset")
+    return values[0]
+
+
+def _changes(value: object) -> tuple[Change, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Change(str(item.get("kind", "entity")), str(item.get("name", "")))
+        for item in value
+        if isinstance(item, dict)
+    )
+
+
+def _count(summary: Mapping[str, Any], key: str, default: int) -> int:
+    value = summary.get(key)
+    return value if isinstance(value, int) else default
+
+
+def _config_result(body: Mapping[str, Any]) -> ConfigResult:
+    changes = body.get("changes")
+    summary = body.get("summary")
+    if not isinstance(changes, dict):
+        raise DeckError("unexpected answer from POST /config: no 'changes'")
+    summary = summary if isinstance(summary, dict) else {}
+    creating = _changes(changes.get("creating"))
+    updating = _changes(changes.get("updating"))
+    deleting = _changes(changes.get("deleting"))
+    return ConfigResult(
+        creating,
+        updating,
+        deleting,
+        _count(summary, "created", len(creating)),
+        _count(summary, "updated", len(updating)),
+        _count(summary, "deleted", len(deleting)),
+    )

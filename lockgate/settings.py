@@ -1,0 +1,122 @@
+"""Settings of every `lockgate` role, read once at start from flags and LOCKGATE_* variables.
+
+Only this module and the CLI entry read the environment; everything else gets values passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    @staticmethod
+    def parse(value: str, name: str) -> Listen:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{name}: expected host:port, got {value!r}")
+        return Listen(host or "0.0.0.0", int(port))
+
+    def url(self, scheme: str = "http") -> str:
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTLS:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneSettings:
+    data_dir: Path
+    database_url: str
+    admin_listen: Listen
+    ui_listen: Listen
+    cluster_listen: Listen
+    admin_token: str | None
+    tls: ClusterTLS
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlaneSettings:
+    data_dir: Path
+    control_plane: str
+    proxy_listen: Listen
+    status_listen: Listen
+    tls: ClusterTLS
+    node_id: str
+    hostname: str
+    labels: Mapping[str, str]
+
+
+def _get(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    return Path(_get(env, "LOCKGATE_DATA_DIR", ".lockgate")).resolve()
+
+
+def cluster_tls(env: Mapping[str, str], base: Path) -> ClusterTLS:
+    return ClusterTLS(
+        Path(_get(env, "LOCKGATE_CLUSTER_CERT", str(base / "cluster.crt"))),
+        Path(_get(env, "LOCKGATE_CLUSTER_CERT_KEY", str(base / "cluster.key"))),
+    )
+
+
+def control_plane(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
+    env = os.environ if env is None else env
+    base = data_dir(env)
+    return ControlPlaneSettings(
+        data_dir=base,
+        database_url=_get(env, "LOCKGATE_DATABASE_URL", f"sqlite:///{base / 'lockgate.db'}"),
+        admin_listen=Listen.parse(
+            _get(env, "LOCKGATE_ADMIN_LISTEN", "0.0.0.0:8001"), "LOCKGATE_ADMIN_LISTEN"
+        ),
+        ui_listen=Listen.parse(_get(env, "LOCKGATE_UI_LISTEN", "0.0.0.0:8002"), "LOCKGATE_UI_LISTEN"),
+        cluster_listen=Listen.parse(
+            _get(env, "LOCKGATE_CLUSTER_LISTEN", "0.0.0.0:8005"), "LOCKGATE_CLUSTER_LISTEN"
+        ),
+        admin_token=env.get("LOCKGATE_ADMIN_TOKEN") or None,
+        tls=cluster_tls(env, base),
+    )
+
+
+def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
+    env = os.environ if env is None else env
+    base = data_dir(env)
+    labels: dict[str, str] = {}
+    for pair in filter(None, _get(env, "LOCKGATE_DP_LABELS", "").split(",")):
+        key, sep, value = pair.partition(":")
+        if not sep or not key:
+            raise SettingsError(f"LOCKGATE_DP_LABELS: expected k:v,k:v, got {pair!r}")
+        labels[key.strip()] = value.strip()
+    return DataPlaneSettings(
+        data_dir=base,
+        control_plane=_get(env, "LOCKGATE_CONTROL_PLANE", "localhost:8005"),
+        proxy_listen=Listen.parse(
+            _get(env, "LOCKGATE_PROXY_LISTEN", "0.0.0.0:8000"), "LOCKGATE_PROXY_LISTEN"
+        ),
+        status_listen=Listen.parse(
+            _get(env, "LOCKGATE_STATUS_LISTEN", "0.0.0.0:8100"), "LOCKGATE_STATUS_LISTEN"
+        ),
+        tls=cluster_tls(env, base),
+        node_id=_get(env, "LOCKGATE_NODE_ID", str(uuid.uuid4())),
+        hostname=_get(env, "LOCKGATE_NODE_HOSTNAME", socket.gethostname()),
+        labels=labels,
+    )

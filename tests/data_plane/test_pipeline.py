@@ -1,0 +1,132 @@
+"""Plugin precedence and ordering, as Kong resolves them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from data_plane.pipeline import PluginBuildError, compile_plugins
+from gateway.credentials import InMemoryCredentials
+from gateway.entities import Plugin as PluginEntity
+from gateway.entities import Ref, Route, Service
+from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
+from gateway.snapshot import Snapshot
+
+
+class TagConfig(PluginConfig):
+    tag: str = ""
+
+
+class TagHandler(Handler):
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    async def access(self, ctx: Any) -> None:
+        return None
+
+
+def make_plugin(plugin_name: str, plugin_priority: int) -> Plugin[TagConfig]:
+    class _P(Plugin[TagConfig]):
+        name = plugin_name
+        priority = plugin_priority
+        config_model = TagConfig
+
+        def build(self, config: TagConfig, deps: BuildContext) -> Handler:
+            return TagHandler(config.tag)
+
+    return _P()
+
+
+REGISTRY = {
+    p.name: p
+    for p in (
+        make_plugin("pre-function", 1000000),
+        make_plugin("key-auth", 1250),
+        make_plugin("ai-proxy", 770),
+        make_plugin("ai-proxy-advanced", 770),
+        make_plugin("rate-limiting", 910),
+    )
+}
+
+SERVICE = Service(name="s", host="upstream")
+ROUTE = Route(name="r", paths=["/r"], service=Ref(id=SERVICE.id))
+OTHER = Route(name="o", paths=["/o"], service=Ref(id=SERVICE.id))
+
+
+def plugin(name: str, tag: str, **scope: str) -> PluginEntity:
+    return PluginEntity(
+        name=name, config={"tag": tag}, **{k: Ref(id=v) for k, v in scope.items()}
+    )
+
+
+def compiled(*plugins: PluginEntity) -> Any:
+    snap = Snapshot.create(1, (SERVICE,), (ROUTE, OTHER), plugins)
+    return compile_plugins(snap, REGISTRY, InMemoryCredentials())
+
+
+def tags(pipeline: Any, consumer: str | None = None) -> list[tuple[str, str]]:
+    out = []
+    for slot in pipeline.slots:
+        inst = slot.pick(consumer)
+        if inst is not None:
+            out.append((slot.name, inst.handler.tag))
+    return out
+
+
+def test_order_by_priority_then_name_descending() -> None:
+    c = compiled(
+        plugin("ai-proxy", "g"),
+        plugin("key-auth", "g"),
+        plugin("ai-proxy-advanced", "g"),
+        plugin("pre-function", "g"),
+    )
+    assert [n for n, _ in tags(c.by_route[ROUTE.id])] == [
+        "pre-function",
+        "key-auth",
+        "ai-proxy-advanced",
+        "ai-proxy",
+    ]
+
+
+def test_most_specific_scope_wins() -> None:
+    c = compiled(
+        plugin("rate-limiting", "global"),
+        plugin("rate-limiting", "service", service=SERVICE.id),
+        plugin("rate-limiting", "route", route=ROUTE.id),
+    )
+    assert tags(c.by_route[ROUTE.id]) == [("rate-limiting", "route")]
+    assert tags(c.by_route[OTHER.id]) == [("rate-limiting", "service")]
+    assert tags(c.no_route) == [("rate-limiting", "global")]
+
+
+def test_consumer_scope_is_picked_after_authentication() -> None:
+    c = compiled(
+        plugin("rate-limiting", "route", route=ROUTE.id),
+        plugin("rate-limiting", "alice", consumer="alice-id"),
+        plugin("rate-limiting", "bob-route", consumer="bob-id", route=ROUTE.id),
+    )
+    pipeline = c.by_route[ROUTE.id]
+    assert tags(pipeline) == [("rate-limiting", "route")]
+    assert tags(pipeline, "bob-id") == [("rate-limiting", "bob-route")]
+    # consumer-only (rank 5) beats route-only (rank 6)
+    assert tags(pipeline, "alice-id") == [("rate-limiting", "alice")]
+    # bob's instance is scoped to ROUTE; on OTHER he gets alice's? no: nothing applies there
+    assert tags(c.by_route[OTHER.id], "bob-id") == []
+
+
+def test_route_and_service_beats_consumer_only() -> None:
+    c = compiled(
+        plugin("rate-limiting", "route+service", route=ROUTE.id, service=SERVICE.id),
+        plugin("rate-limiting", "alice", consumer="alice-id"),
+    )
+    assert tags(c.by_route[ROUTE.id], "alice-id") == [("rate-limiting", "route+service")]
+
+
+def test_disabled_plugins_are_ignored_and_unknown_ones_reject_the_snapshot() -> None:
+    disabled = PluginEntity(name="key-auth", enabled=False, config={"tag": "x"})
+    assert tags(compiled(disabled).by_route[ROUTE.id]) == []
+    with pytest.raises(PluginBuildError, match="not installed"):
+        compiled(PluginEntity(name="nope", config={}))
+    with pytest.raises(PluginBuildError, match="key-auth"):
+        compiled(PluginEntity(name="key-auth", config={"unknown": 1}))
