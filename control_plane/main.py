@@ -6,8 +6,6 @@ import asyncio
 import logging
 import signal
 
-import uvicorn
-
 from control_plane.admin.app import create_admin_app
 from control_plane.admin_tokens import bootstrap
 from control_plane.clustering_api import add_clustering_routes
@@ -18,6 +16,7 @@ from control_plane.store.events import ChangeEvent
 from control_plane.sync_server import ClusterService, create_server
 from control_plane.ui import create_ui_app
 from lockgate import certs
+from lockgate.embedded_server import embedded
 from lockgate.settings import ControlPlaneSettings
 
 log = logging.getLogger("lockgate.cp")
@@ -51,8 +50,12 @@ async def serve(settings: ControlPlaneSettings) -> None:
     )
     await grpc_server.start()
     servers = [
-        _uvicorn(admin_app, settings.admin_listen.host, settings.admin_listen.port),
-        _uvicorn(create_ui_app(nodes, publisher), settings.ui_listen.host, settings.ui_listen.port),
+        embedded(admin_app, host=settings.admin_listen.host, port=settings.admin_listen.port),
+        embedded(
+            create_ui_app(nodes, publisher),
+            host=settings.ui_listen.host,
+            port=settings.ui_listen.port,
+        ),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -74,11 +77,3 @@ async def serve(settings: ControlPlaneSettings) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
     store.close()
-
-
-def _uvicorn(app: object, host: str, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning")  # type: ignore[arg-type]
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server

@@ -15,6 +15,8 @@ from lockgate.settings import ClusterTLS
 from lockgate.v1 import cluster_pb2 as pb
 from lockgate.v1 import cluster_pb2_grpc as pb_grpc
 
+EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
+
 log = logging.getLogger("lockgate.cp.sync")
 
 
@@ -29,13 +31,13 @@ class ClusterService(pb_grpc.ClusterServicer):
         self._nodes = nodes
         self._lookup = lookup
 
-    async def Sync(  # noqa: N802 - gRPC method name
+    async def Sync(  # type: ignore[override]  # responses go out through context.write
         self,
         request_iterator: object,
         context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage],
     ) -> None:
         first = await context.read()
-        if first is grpc.aio.EOF or first.WhichOneof("msg") != "hello":
+        if first is EOF or first.WhichOneof("msg") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first message must be Hello")
             return
         hello = first.hello
@@ -76,7 +78,7 @@ class ClusterService(pb_grpc.ClusterServicer):
     ) -> None:
         while True:
             message = await context.read()
-            if message is grpc.aio.EOF:
+            if message is EOF:
                 return
             kind = message.WhichOneof("msg")
             if kind == "ack":
@@ -93,7 +95,7 @@ class ClusterService(pb_grpc.ClusterServicer):
                 beat = message.heartbeat
                 self._nodes.seen(node_id, config_hash=beat.config_hash, version=beat.config_version)
 
-    async def LookupCredential(  # noqa: N802 - gRPC method name
+    async def LookupCredential(
         self,
         request: pb.CredentialLookupRequest,
         context: grpc.aio.ServicerContext[pb.CredentialLookupRequest, pb.CredentialLookupResponse],

@@ -15,7 +15,8 @@ _PAGE = Environment(autoescape=select_autoescape(default=True)).from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lockgate</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2937}
-table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #e5e7eb;text-align:left}
+table{border-collapse:collapse}
+td,th{padding:.3rem .8rem;border-bottom:1px solid #e5e7eb;text-align:left}
 .in_sync{color:#047857}.out_of_sync,.incompatible{color:#b45309}.disconnected{color:#6b7280}</style>
 </head><body>
 <h1>Lockgate control plane</h1>

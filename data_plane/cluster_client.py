@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -27,6 +28,8 @@ from lockgate.certs import SERVER_NAME
 from lockgate.settings import ClusterTLS
 from lockgate.v1 import cluster_pb2 as pb
 from lockgate.v1 import cluster_pb2_grpc as pb_grpc
+
+EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
 
 log = logging.getLogger("lockgate.dp.sync")
 
@@ -121,7 +124,7 @@ class SyncClient:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
 
     async def _session(self) -> None:
-        call = self._stub.Sync()
+        call: Any = self._stub.Sync()  # type: ignore[call-arg]  # stubs lack the no-iterator form
         node = self._node
         await call.write(
             pb.NodeMessage(
@@ -141,7 +144,7 @@ class SyncClient:
         try:
             while True:
                 message = await call.read()
-                if message is grpc.aio.EOF:
+                if message is EOF:
                     return
                 kind = message.WhichOneof("msg")
                 if kind == "snapshot":
@@ -175,7 +178,9 @@ class SyncClient:
         log.info("applied snapshot version %d (%s)", msg.version, msg.hash[:12])
         return pb.NodeMessage(ack=pb.Ack(version=msg.version, hash=msg.hash))
 
-    async def _heartbeats(self, call: grpc.aio.StreamStreamCall[pb.NodeMessage, pb.ControlMessage]) -> None:
+    async def _heartbeats(
+        self, call: grpc.aio.StreamStreamCall[pb.NodeMessage, pb.ControlMessage]
+    ) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             await call.write(

@@ -8,8 +8,6 @@ import signal
 import socket
 from typing import Any
 
-import uvicorn
-
 from data_plane.cluster_client import NodeInfo, RemoteCredentials, SyncClient, open_channel
 from data_plane.credentials import CachedCredentials
 from data_plane.proxy import ProxyApp
@@ -19,6 +17,7 @@ from data_plane.upstream import UpstreamClient
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
 from lockgate import __version__
+from lockgate.embedded_server import embedded
 from lockgate.settings import DataPlaneSettings, Listen
 
 log = logging.getLogger("lockgate.dp")
@@ -68,28 +67,15 @@ async def serve(settings: DataPlaneSettings) -> None:
 
     proxy_sock = bind(settings.proxy_listen, reuse_port=True)
     status_sock = bind(settings.status_listen, reuse_port=False)
-    proxy = uvicorn.Server(
-        uvicorn.Config(
-            ProxyApp(holder, UpstreamClient()),
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            date_header=False,
-            timeout_keep_alive=60,
-            timeout_graceful_shutdown=10,
-        )
+    proxy = embedded(
+        ProxyApp(holder, UpstreamClient()),
+        lifespan="on",
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=60,
+        timeout_graceful_shutdown=10,
     )
-    status = uvicorn.Server(
-        uvicorn.Config(
-            StatusApp(describe, lambda: holder.current is not None),
-            lifespan="off",
-            access_log=False,
-            log_level="warning",
-        )
-    )
-    for server in (proxy, status):
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    status = embedded(StatusApp(describe, lambda: holder.current is not None), lifespan="off")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,4 +102,4 @@ async def serve(settings: DataPlaneSettings) -> None:
     tasks[2].cancel()
     stopper.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await channel.close()
+    await channel.close(grace=None)

@@ -32,7 +32,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 SERVER = f"lockgate/{__version__}"
 VIA = f"1.1 {SERVER}"
-_RESPONSE_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
+_FORWARDED = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip"}
+)
+_RESPONSE_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+)
 
 
 class BodyTooLarge(Exception):
@@ -61,7 +66,9 @@ class ProxyApp:
         try:
             ctx.request.body = await _read_body(receive, self._max_body)
         except BodyTooLarge:
-            await _send_exit(send, responses.error(ctx, 413, "Request size limit exceeded"), started)
+            await _send_exit(
+                send, responses.error(ctx, 413, "Request size limit exceeded"), started
+            )
             return
         if runtime is None:
             await _send_exit(
@@ -82,13 +89,20 @@ class ProxyApp:
             pipeline = runtime.plugins.no_route
             if exit_ is None:
                 match = runtime.router.match(
-                    ctx.request.method, ctx.request.host, ctx.request.path, ctx.request.headers
+                    ctx.request.method,
+                    ctx.request.headers.get("host") or ctx.request.host,
+                    ctx.request.path,
+                    ctx.request.headers,
+                    port=ctx.request.port,
                 )
                 if match is None:
                     exit_ = responses.error(ctx, 404, "no Route matched with those values")
                 else:
                     ctx.route, ctx.service = match.route, match.service
                     _target(ctx, match.upstream_path)
+                    ctx.request.headers.remove("X-Forwarded-Prefix")  # never trust the client's
+                    if match.forwarded_prefix:
+                        ctx.request.headers.set("X-Forwarded-Prefix", match.forwarded_prefix)
                     pipeline = runtime.plugins.by_route[match.route.id]
             if exit_ is None:
                 exit_ = await _run_access(pipeline, ctx, collected)
@@ -144,7 +158,9 @@ class ProxyApp:
                 headers,
                 body,
                 Timeouts(
-                    up.connect_timeout_ms / 1000, up.read_timeout_ms / 1000, up.write_timeout_ms / 1000
+                    up.connect_timeout_ms / 1000,
+                    up.read_timeout_ms / 1000,
+                    up.write_timeout_ms / 1000,
                 ),
                 up.retries,
             )
@@ -156,7 +172,9 @@ class ProxyApp:
                 if exc.timeout
                 else (502, "An invalid response was received from the upstream server")
             )
-            await self._respond_exit(ctx, responses.error(ctx, status, message), collected, send, started)
+            await self._respond_exit(
+                ctx, responses.error(ctx, status, message), collected, send, started
+            )
             return
         try:
             waited = int((time.perf_counter() - proxy_done) * 1000)
@@ -169,9 +187,7 @@ class ProxyApp:
             for name, value in ctx.response_headers:
                 head.headers.set(name, value)
             head.headers.set("X-Kong-Upstream-Latency", str(waited))
-            head.headers.set(
-                "X-Kong-Proxy-Latency", str(int((proxy_done - started) * 1000))
-            )
+            head.headers.set("X-Kong-Proxy-Latency", str(int((proxy_done - started) * 1000)))
             head.headers.set("Via", VIA)
             head.headers.set("X-Kong-Request-Id", ctx.request_id)
             if up.buffer_response:
@@ -311,7 +327,7 @@ def _upstream_headers(ctx: RequestContext) -> list[tuple[str, str]]:
     out = [(k, v) for k, v in req.headers if k.lower() not in HOP_BY_HOP]
     out.append(("Host", up.host_header or _authority(up.host, up.port, up.scheme)))
     forwarded_for = req.headers.get("x-forwarded-for")
-    out = [(k, v) for k, v in out if not k.lower().startswith("x-forwarded-")]
+    out = [(k, v) for k, v in out if k.lower() not in _FORWARDED]
     out.append(
         ("X-Forwarded-For", f"{forwarded_for}, {req.client_ip}" if forwarded_for else req.client_ip)
     )

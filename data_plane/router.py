@@ -29,7 +29,10 @@ _HTTP_PROTOCOLS = frozenset({"http", "https"})
 # PCRE's `(?<name>` named group (what Kong users write) is `(?P<name>` in Python; lookbehinds
 # `(?<=` and `(?<!` are left alone.
 _PCRE_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
-_SEGMENT_MEMO_LIMIT = 4096
+# The memo of candidates per (host bucket, first path segment) is bounded in entries and in key
+# length: segments come from clients.
+_MEMO_LIMIT = 8192
+_MEMO_SEGMENT_MAX = 200
 
 
 class RouterError(ValueError):
@@ -98,13 +101,33 @@ class _Bucket:
     A plain prefix with a complete first segment (`/foo/...`) can only match requests whose
     first segment equals it; a prefix without one (`/foo`, `/`) only requests whose first
     segment starts with its text. Regex and path-less candidates can match any path. Lookups
-    are memoized per request segment, in priority order.
+    are memoized per (bucket, request segment), in priority order. A host's bucket holds only the
+    routes naming that host and defers to the shared bucket of host-agnostic routes, so that
+    compiling stays linear in the number of routes.
     """
 
-    __slots__ = ("_anywhere", "_max_partial", "_memo", "_partial", "_rank", "_whole")
+    __slots__ = (
+        "_anywhere",
+        "_fallback",
+        "_max_partial",
+        "_memo",
+        "_partial",
+        "_rank",
+        "_tag",
+        "_whole",
+    )
 
-    def __init__(self, candidates: list[_Candidate]) -> None:
-        self._rank = {id(c): i for i, c in enumerate(candidates)}
+    def __init__(
+        self,
+        candidates: list[_Candidate],
+        rank: dict[int, int],
+        fallback: _Bucket | None,
+        memo: dict[tuple[int, str], tuple[_Candidate, ...]],
+    ) -> None:
+        self._rank = rank
+        self._fallback = fallback
+        self._memo = memo  # shared by all buckets of one router
+        self._tag = id(self)  # unique while the router (which holds every bucket) lives
         self._whole: dict[str, list[_Candidate]] = {}
         self._partial: dict[str, list[_Candidate]] = {}
         self._anywhere: list[_Candidate] = []
@@ -116,21 +139,24 @@ class _Bucket:
             else:
                 self._partial.setdefault(c.prefix[1:], []).append(c)
         self._max_partial = max((len(k) for k in self._partial), default=-1)
-        self._memo: dict[str, tuple[_Candidate, ...]] = {}
 
     def for_segment(self, segment: str) -> tuple[_Candidate, ...]:
         """The candidates that can match a path whose first segment is `segment`."""
-        found = self._memo.get(segment)
-        if found is None:
-            pool = self._anywhere + self._whole.get(segment, [])
-            for length in range(min(len(segment), self._max_partial) + 1):
-                pool += self._partial.get(segment[:length], ())
-            pool.sort(key=lambda c: self._rank[id(c)])
-            found = tuple(pool)
-            if len(self._memo) >= _SEGMENT_MEMO_LIMIT:
-                # Segments come from clients: bound the memo rather than grow without limit.
+        key = (self._tag, segment)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        pool = self._anywhere + self._whole.get(segment, [])
+        if self._fallback is not None:
+            pool += self._fallback.for_segment(segment)
+        for length in range(min(len(segment), self._max_partial) + 1):
+            pool += self._partial.get(segment[:length], ())
+        pool.sort(key=lambda c: self._rank[id(c)])
+        found = tuple(pool)
+        if len(segment) <= _MEMO_SEGMENT_MAX:
+            if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
-            self._memo[segment] = found
+            self._memo[key] = found
         return found
 
 
@@ -157,23 +183,27 @@ class Router:
         keyed.sort(key=lambda pair: pair[0])
         ordered = [c for _, c in keyed]
 
-        generic = [c for c in ordered if c.exact_hosts is None or c.wildcards]
-        generic_ids = {id(c) for c in generic}
-        by_host: dict[str, set[int]] = {}
+        rank = {id(c): i for i, c in enumerate(ordered)}
+        # Routes with only exact hosts are reachable through their hosts' buckets alone.
+        generic: list[_Candidate] = []
+        by_host: dict[str, list[_Candidate]] = {}
         for c in ordered:
-            if id(c) not in generic_ids and c.exact_hosts is not None:
+            if c.exact_hosts is None or c.wildcards:
+                generic.append(c)
+            else:
                 for key in c.exact_hosts:
-                    by_host.setdefault(key, set()).add(id(c))
+                    by_host.setdefault(key, []).append(c)
+        memo: dict[tuple[int, str], tuple[_Candidate, ...]] = {}
+        self._default = _Bucket(generic, rank, None, memo)
         buckets: dict[str, _Bucket] = {}
-        for key, ids in by_host.items():
+        for key, own in by_host.items():
             hostname, port = _split_host(key)
             if port is not None:
                 # A request for host:port also matches routes listing the bare host.
-                ids = ids | by_host.get(hostname, set())
-            wanted = ids | generic_ids
-            buckets[key] = _Bucket([c for c in ordered if id(c) in wanted])
+                both = own + by_host.get(hostname, [])
+                own = list({id(c): c for c in both}.values())  # a route may list both
+            buckets[key] = _Bucket(own, rank, self._default, memo)
         self._buckets = buckets
-        self._default = _Bucket(generic)
 
     def match(
         self, method: str, host: str, path: str, headers: Headers, port: int | None = None
@@ -244,10 +274,15 @@ def _result(c: _Candidate, path: str, m: re.Match[str] | None) -> RouteMatch:
     return RouteMatch(route, c.service, upstream, captures, stripped)
 
 
+def _header_name(name: str) -> str:
+    # Kong compares header names case-insensitively with `-` and `_` equivalent.
+    return name.lower().replace("_", "-")
+
+
 def _header_map(headers: Headers) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in headers:
-        out.setdefault(name.lower(), []).append(value.lower())
+        out.setdefault(_header_name(name), []).append(value.lower())
     return out
 
 
@@ -326,7 +361,7 @@ def _header_rule(route: Route, name: str, values: list[str]) -> _HeaderRule:
     patterns = tuple(
         _compile_regex(route, v[2:], re.IGNORECASE) for v in values if v.startswith("~*")
     )
-    return _HeaderRule(name.lower(), exact, patterns)
+    return _HeaderRule(_header_name(name), exact, patterns)
 
 
 def _compile_regex(route: Route, pattern: str, flags: int = 0) -> re.Pattern[str]:

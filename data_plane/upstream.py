@@ -6,7 +6,6 @@ headers added beyond what HTTP/1.1 framing needs.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -104,9 +103,11 @@ class UpstreamClient:
                 )
             except aiohttp.ClientConnectorError as exc:
                 if attempt >= retries:
-                    raise UpstreamError(f"failed to connect to upstream: {exc}", timeout=False) from exc
+                    raise UpstreamError(
+                        f"failed to connect to upstream: {exc}", timeout=False
+                    ) from exc
                 attempt += 1
-            except (TimeoutError, asyncio.TimeoutError) as exc:
+            except TimeoutError as exc:
                 raise UpstreamError("upstream timed out", timeout=True) from exc
             except aiohttp.ClientError as exc:
                 raise UpstreamError(f"upstream error: {exc}", timeout=False) from exc

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SERVER_NAME = "lockgate-cluster"
-"""Name in the certificate; data planes verify the control plane against it (Kong: kong_clustering)."""
+"""Name in the certificate; data planes verify the control plane against it
+(Kong uses kong_clustering)."""
 
 
 def generate(cert_path: Path, key_path: Path, days: int = 3 * 365) -> None:
@@ -35,7 +36,9 @@ def generate(cert_path: Path, key_path: Path, days: int = 3 * 365) -> None:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(SERVER_NAME)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .sign(key, hashes.SHA256())

@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run a control plane and data planes on this machine")
-    up.add_argument("--data-planes", type=int, default=1, metavar="N", help="data planes (default 1)")
+    up.add_argument(
+        "--data-planes", type=int, default=1, metavar="N", help="data planes (default 1)"
+    )
 
     sub.add_parser("control-plane", help="run the control plane (Admin API, UI, cluster sync)")
     sub.add_parser("data-plane", help="run one data plane (proxy and status port)")

@@ -88,7 +88,9 @@ def control_plane(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
         admin_listen=Listen.parse(
             _get(env, "LOCKGATE_ADMIN_LISTEN", "0.0.0.0:8001"), "LOCKGATE_ADMIN_LISTEN"
         ),
-        ui_listen=Listen.parse(_get(env, "LOCKGATE_UI_LISTEN", "0.0.0.0:8002"), "LOCKGATE_UI_LISTEN"),
+        ui_listen=Listen.parse(
+            _get(env, "LOCKGATE_UI_LISTEN", "0.0.0.0:8002"), "LOCKGATE_UI_LISTEN"
+        ),
         cluster_listen=Listen.parse(
             _get(env, "LOCKGATE_CLUSTER_LISTEN", "0.0.0.0:8005"), "LOCKGATE_CLUSTER_LISTEN"
         ),

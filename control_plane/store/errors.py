@@ -36,6 +36,10 @@ def single(path: str, message: str) -> SchemaViolation:
     return SchemaViolation({path: value}, [(path, message)])
 
 
+class ConflictError(StoreError):
+    """The database refused a commit (a concurrent writer won a race on a unique value)."""
+
+
 class UniqueViolation(StoreError):
     """A unique column (or plugin cache key) already holds this value. `fields` names it."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.pool import StaticPool
 
 from control_plane.snapshot_builder import build_snapshot
 from control_plane.store import tables
-from control_plane.store.errors import StoreError
+from control_plane.store.errors import ConflictError
 from control_plane.store.events import ChangeEvent
 from control_plane.store.protocol import Reader, Store, Writer
 from control_plane.store.sql_tx import SqlTx
@@ -30,10 +30,6 @@ from gateway.snapshot import Snapshot
 T = TypeVar("T")
 
 _WRITE = "lockgate_write"
-
-
-class ConflictError(StoreError):
-    """The database refused a commit (a concurrent writer won a race on a unique value)."""
 
 
 def open_store(database_url: str) -> Store:

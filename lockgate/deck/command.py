@@ -82,8 +82,8 @@ def add_parser(
 
 def run(
     args: argparse.Namespace,
-    *,
     environ: Mapping[str, str] | None = None,
+    *,
     transport: httpx.BaseTransport | None = None,
 ) -> int:
     """Run the parsed `deck` command; returns the exit code.

@@ -26,7 +26,9 @@ class CountingRemote:
 
 
 def match(consumer: str = "c1", expires_at: float | None = None) -> CredentialMatch:
-    return CredentialMatch(CredentialInfo("cred-" + consumer, consumer), ConsumerInfo(consumer, consumer), expires_at)
+    return CredentialMatch(
+        CredentialInfo("cred-" + consumer, consumer), ConsumerInfo(consumer, consumer), expires_at
+    )
 
 
 async def test_hit_after_first_lookup() -> None:

@@ -55,9 +55,7 @@ OTHER = Route(name="o", paths=["/o"], service=Ref(id=SERVICE.id))
 
 
 def plugin(name: str, tag: str, **scope: str) -> PluginEntity:
-    return PluginEntity(
-        name=name, config={"tag": tag}, **{k: Ref(id=v) for k, v in scope.items()}
-    )
+    return PluginEntity(name=name, config={"tag": tag}, **{k: Ref(id=v) for k, v in scope.items()})
 
 
 def compiled(*plugins: PluginEntity) -> Any:
@@ -111,7 +109,7 @@ def test_consumer_scope_is_picked_after_authentication() -> None:
     assert tags(pipeline, "bob-id") == [("rate-limiting", "bob-route")]
     # consumer-only (rank 5) beats route-only (rank 6)
     assert tags(pipeline, "alice-id") == [("rate-limiting", "alice")]
-    # bob's instance is scoped to ROUTE; on OTHER he gets alice's? no: nothing applies there
+    # bob's instance is scoped to ROUTE, so nothing applies to him on OTHER
     assert tags(c.by_route[OTHER.id], "bob-id") == []
 
 

@@ -202,6 +202,12 @@ def test_headers_names_and_values_or_case_insensitive() -> None:
     assert matched_name(router, "/", headers={"X-Version": "v1"}) is None
 
 
+def test_header_names_treat_dash_and_underscore_alike() -> None:
+    router = Router([route("r", headers={"X_Api_Version": ["2"]})], [SVC])
+    assert matched_name(router, "/", headers={"x-api-version": "2"}) == "r"
+    assert matched_name(router, "/", headers={"x-api-versio": "2"}) is None
+
+
 def test_any_value_of_a_repeated_header_matches() -> None:
     router = Router([route("r", headers={"x-tag": ["b"]})], [SVC])
     found = router.match("GET", "gw.test", "/", Headers([("X-Tag", "a"), ("X-Tag", "B")]))
@@ -357,3 +363,42 @@ def test_query_string_is_not_part_of_the_upstream_path() -> None:
     found = match(Router([route("r", paths=["/a"])], [SVC]), "/a/b?c=/d")
     assert found is not None
     assert found.upstream_path == "/b"
+
+
+# --- compiled indexes keep Kong's order ---------------------------------------------------------
+
+
+def test_host_specific_and_host_agnostic_routes_interleave_by_priority() -> None:
+    agnostic = route("agnostic", paths=["/a"], methods=["GET"], headers={"x": ["1"]})
+    hosted = route("hosted", paths=["/a"], hosts=["h.test", "h.test:8443"])
+    router = Router([hosted, agnostic], [SVC])
+    assert matched_name(router, "/a", host="h.test", headers={"x": "1"}) == "agnostic"
+    assert matched_name(router, "/a", host="h.test:8443", headers={"x": "1"}) == "agnostic"
+    assert matched_name(router, "/a", host="h.test:8443") == "hosted"
+    assert matched_name(router, "/a", host="other.test") is None
+
+
+def test_prefixes_with_and_without_a_whole_first_segment() -> None:
+    router = Router(
+        [
+            route("o", paths=["/o"]),
+            route("open", paths=["/open"]),
+            route("openai", paths=["/openai/"]),
+            route("openai-v1", paths=["/openai/v1"]),
+        ],
+        [SVC],
+    )
+    assert matched_name(router, "/openai/v1/chat") == "openai-v1"
+    assert matched_name(router, "/openai/v2") == "openai"
+    assert matched_name(router, "/openai") == "open"
+    assert matched_name(router, "/openapi/x") == "open"
+    assert matched_name(router, "/ollama") == "o"
+    assert matched_name(router, "/x/openai/") is None
+
+
+def test_many_distinct_request_paths_keep_matching() -> None:
+    router = Router([route("p", paths=["/p"]), route("q", paths=["/q/"])], [SVC])
+    for i in range(5000):
+        assert matched_name(router, f"/p{i}/x") == "p"
+        assert matched_name(router, f"/q{i}/x") is None
+    assert matched_name(router, "/q/1") == "q"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,7 +123,9 @@ def gateway(tmp_path: Path) -> Iterator[Lockgate]:
         lg.stop()
 
 
-def deck(lg: Lockgate, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def deck(
+    lg: Lockgate, *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = lg.env()
     env.update(env_extra or {})
     return subprocess.run(
@@ -253,7 +254,9 @@ def test_bad_decks_write_nothing(gateway: Lockgate, fake: FakeOpenAI, tmp_path: 
 def test_admin_api_needs_the_token(gateway: Lockgate) -> None:
     assert httpx.get(f"{gateway.admin_url}/services", timeout=5).status_code == 401
     reply = httpx.get(
-        f"{gateway.admin_url}/services", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5
+        f"{gateway.admin_url}/services",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=5,
     )
     assert reply.status_code == 200
     assert reply.json() == {"data": [], "next": None}

@@ -123,7 +123,8 @@ def deck(
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deck", *argv])
     run: Callable[..., int] = args.func
-    return run(args, environ=ENV if environ is None else environ, transport=transport)
+    # Positional environ: the way lockgate.cli calls it.
+    return run(args, ENV if environ is None else environ, transport=transport)
 
 
 @pytest.fixture
@@ -374,7 +375,7 @@ def _ref(entity_id: str) -> dict[str, str]:
     return {"id": entity_id}
 
 
-ADMIN_STATE = {
+ADMIN_STATE: dict[str, list[dict[str, Any]]] = {
     "/services": [
         {
             "id": "s1",

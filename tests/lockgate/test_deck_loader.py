@@ -186,7 +186,8 @@ def test_env_errors_and_validation_errors_come_together(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "kong.yaml",
-        '_format_version: "3.0"\nplugins: [{name: x, config: {k: \'${{ env "DECK_K" }}\'}, y: 1}]\n',
+        '_format_version: "3.0"\n'
+        "plugins: [{name: x, config: {k: '${{ env \"DECK_K\" }}'}, y: 1}]\n",
     )
 
     assert errors_of([path]) == (

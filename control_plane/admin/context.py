@@ -1,0 +1,38 @@
+"""What every Admin API endpoint shares: the store, run off the event loop, and change
+notification after each committed write."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from control_plane.store.events import ChangeEvent
+from control_plane.store.protocol import Reader, Store, Writer
+
+T = TypeVar("T")
+
+log = logging.getLogger("lockgate.cp.admin")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    store: Store
+    on_change: Callable[[ChangeEvent], None]
+
+    async def read(self, fn: Callable[[Reader], T]) -> T:
+        return await run_in_threadpool(self.store.read, fn)
+
+    async def write(self, fn: Callable[[Writer], T]) -> T:
+        """Run `fn` in one write transaction; after it commits, call `on_change` (on the event
+        loop thread) with what it changed. A failing listener does not undo the write."""
+        result, event = await run_in_threadpool(self.store.write, fn)
+        if event is not None:
+            try:
+                self.on_change(event)
+            except Exception:
+                log.exception("on_change listener failed for revision %d", event.revision)
+        return result
