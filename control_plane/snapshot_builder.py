@@ -15,15 +15,13 @@ from gateway.snapshot import Snapshot
 
 def build_snapshot(reader: Reader) -> Snapshot:
     """The snapshot at the reader's revision (its `version`)."""
-    services = tuple(s for s in reader.list(Service) if s.enabled)
+    services = tuple(s for s in reader.all(Service) if s.enabled)
     service_ids = {s.id for s in services}
-    routes = tuple(
-        r for r in reader.list(Route) if r.service is None or r.service.id in service_ids
-    )
+    routes = tuple(r for r in reader.all(Route) if r.service is None or r.service.id in service_ids)
     route_ids = {r.id for r in routes}
     plugins = tuple(
         p
-        for p in reader.list(Plugin)
+        for p in reader.all(Plugin)
         if p.enabled
         and (p.service is None or p.service.id in service_ids)
         and (p.route is None or p.route.id in route_ids)

@@ -48,7 +48,9 @@ def parse_form(text: str) -> dict[str, Any]:
         leaf = path[-1]
         if is_list or leaf in node:
             existing = node.get(leaf)
-            items = existing if isinstance(existing, list) else ([] if existing is None else [existing])
+            items = (
+                existing if isinstance(existing, list) else ([] if existing is None else [existing])
+            )
             node[leaf] = [*items, value]
         else:
             node[leaf] = value

@@ -4,14 +4,15 @@ notification after each committed write."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from control_plane.store.events import ChangeEvent
 from control_plane.store.protocol import Reader, Store, Writer
+from gateway.plugins.base import Plugin
 
 T = TypeVar("T")
 
@@ -22,6 +23,8 @@ log = logging.getLogger("lockgate.cp.admin")
 class AdminContext:
     store: Store
     on_change: Callable[[ChangeEvent], None]
+    plugins: Callable[[], Mapping[str, Plugin[Any]]]
+    """The plugin types writes are validated against (looked up per request)."""
 
     async def read(self, fn: Callable[[Reader], T]) -> T:
         return await run_in_threadpool(self.store.read, fn)

@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse, Response
 from control_plane.admin.body import read_body
 from control_plane.admin.context import AdminContext
 from control_plane.admin.errors import INVALID_OFFSET, INVALID_SIZE, AdminError, not_found
-from control_plane.admin.kinds import AUTO_FIELDS, Kind, check_id, is_uuid
+from control_plane.admin.kinds import AUTO_FIELDS, Kind
 from control_plane.store.errors import UniqueViolation
 from control_plane.store.protocol import Reader, Writer
-from control_plane.store.validation import resolve_refs
+from control_plane.store.validation import check_id, is_uuid, resolve_refs
 from gateway.entities import Entity, now_s
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -149,6 +149,7 @@ def create_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None)
     async def endpoint(request: Request) -> Response:
         body = await read_body(request)
         now = now_s()
+        available = ctx.plugins()
 
         def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
             owner = parent.resolve(writer, request) if parent else None
@@ -158,7 +159,7 @@ def create_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None)
             data = resolve_refs(writer, prepared.data)
             if parent is not None and owner is not None:
                 data[parent.field] = {"id": owner.id}
-            entity = kind.build({**data, "created_at": now, "updated_at": now})
+            entity = kind.build({**data, "created_at": now, "updated_at": now}, available)
             _store(writer, entity, prepared.shown, insert=True)
             return entity, prepared.shown
 
@@ -171,9 +172,11 @@ def create_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None)
 def _locate(reader: Reader, kind: Kind, parent: Parent | None, request: Request) -> Entity | None:
     owner = parent.resolve(reader, request) if parent else None
     found = kind.locate(reader, request.path_params["id"])
-    if found is not None and parent is not None and owner is not None:
-        return found if parent.owns(owner, found) else None
-    return found
+    return found if found is not None and _owned(parent, owner, found) else None
+
+
+def _owned(parent: Parent | None, owner: Entity | None, entity: Entity) -> bool:
+    return parent is None or owner is None or parent.owns(owner, entity)
 
 
 def get_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) -> Endpoint:
@@ -190,6 +193,7 @@ def patch_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) 
     async def endpoint(request: Request) -> Response:
         body = await read_body(request)
         now = now_s()
+        available = ctx.plugins()
 
         def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
             existing = _locate(writer, kind, parent, request)
@@ -200,7 +204,7 @@ def patch_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) 
             prepared = kind.prepare(data, now, False)
             patch = resolve_refs(writer, prepared.data)
             merged = _merge(existing.model_dump(mode="json"), patch)
-            entity = kind.build({**merged, "updated_at": now})
+            entity = kind.build({**merged, "updated_at": now}, available)
             _store(writer, entity, prepared.shown, insert=False)
             return entity, prepared.shown
 
@@ -215,13 +219,13 @@ def put_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) ->
         body = await read_body(request)
         ident = request.path_params["id"]
         now = now_s()
+        available = ctx.plugins()
 
         def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
             owner = parent.resolve(writer, request) if parent else None
             existing = kind.locate(writer, ident)
-            if existing is not None and parent is not None and owner is not None:
-                if not parent.owns(owner, existing):
-                    raise not_found()
+            if existing is not None and not _owned(parent, owner, existing):
+                raise not_found()
             if existing is None and kind.endpoint_key is None and not is_uuid(ident):
                 raise not_found()
             data = {k: v for k, v in _input(body).items() if k != "id"}
@@ -233,7 +237,7 @@ def put_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) ->
             if existing is not None:
                 data["id"] = existing.id
             created = existing.created_at if existing is not None else now
-            entity = kind.build({**data, "created_at": created, "updated_at": now})
+            entity = kind.build({**data, "created_at": created, "updated_at": now}, available)
             _store(writer, entity, prepared.shown, insert=existing is None)
             return entity, prepared.shown
 

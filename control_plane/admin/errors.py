@@ -57,8 +57,11 @@ def store_error_body(exc: StoreError) -> tuple[int, dict[str, Any]]:
             body["fields"] = {exc.field: exc.ref}
         return 400, body
     if isinstance(exc, ConflictError):
-        return 409, {"code": UNIQUE_VIOLATION, "name": "unique constraint violation",
-                     "message": "a concurrent write conflicted with this one; retry it"}
+        return 409, {
+            "code": UNIQUE_VIOLATION,
+            "name": "unique constraint violation",
+            "message": "a concurrent write conflicted with this one; retry it",
+        }
     return 400, {"message": str(exc)}
 
 
@@ -78,8 +81,9 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         messages = {404: "Not found", 405: "Method not allowed"}
         message = messages.get(exc.status_code, str(exc.detail))
-        return JSONResponse({"message": message}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"message": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,7 +14,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from control_plane.admin.context import AdminContext
 from control_plane.store.protocol import Reader
 from gateway.entities import Plugin
-from gateway.plugins import registry
 
 
 def _version() -> str:
@@ -27,10 +26,10 @@ def _version() -> str:
 def add_info_routes(app: FastAPI, ctx: AdminContext) -> None:
     @app.get("/")
     async def root() -> dict[str, Any]:
-        plugins = registry()
+        plugins = ctx.plugins()
 
         def in_use(reader: Reader) -> list[str]:
-            return sorted({p.name for p in reader.list(Plugin)})
+            return sorted({p.name for p in reader.all(Plugin)})
 
         return {
             "tagline": "Welcome to lockgate",
@@ -55,4 +54,4 @@ def add_info_routes(app: FastAPI, ctx: AdminContext) -> None:
 
     @app.get("/plugins/enabled")
     async def enabled() -> dict[str, Any]:
-        return {"enabled_plugins": sorted(registry())}
+        return {"enabled_plugins": sorted(ctx.plugins())}

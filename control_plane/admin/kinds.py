@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane.store.errors import SchemaViolation, single
+from control_plane.store.errors import single
 from control_plane.store.protocol import Reader
 from control_plane.store.validation import (
     build_consumer,
@@ -17,17 +16,13 @@ from control_plane.store.validation import (
     build_plugin,
     build_route,
     build_service,
+    is_uuid,
 )
 from gateway.credentials import hash_key
 from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
-from gateway.plugins import registry
+from gateway.plugins.base import Plugin as PluginType
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 AUTO_FIELDS = ("created_at", "updated_at")
-
-
-def is_uuid(value: str) -> bool:
-    return UUID_RE.match(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +41,9 @@ def _hidden(entity: Entity) -> dict[str, Any]:
     return entity.model_dump(mode="json")
 
 
+Builder = Callable[[Mapping[str, Any], Mapping[str, PluginType[Any]]], Entity]
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     model: type[Entity]
@@ -53,7 +51,8 @@ class Kind:
     """Kong's table name, used in messages (`services`)."""
     endpoint_key: str | None
     """Column that identifies the entity in paths besides its id."""
-    build: Callable[[Mapping[str, Any]], Entity]
+    build: Builder
+    """Validate builder input into the entity (plugins need the available plugin types)."""
     prepare: Callable[[dict[str, Any], int, bool], Prepared] = _no_prepare
     """Turn raw input into builder input (`creating` is True for POST and PUT)."""
     render: Callable[[Entity], dict[str, Any]] = _hidden
@@ -90,8 +89,10 @@ def _prepare_credential(data: dict[str, Any], now: int, creating: bool) -> Prepa
         key = secrets.token_urlsafe(32)
     if key is not None:
         if not isinstance(key, str) or not key:
-            raise single("key", "expected a non-empty string" if isinstance(key, str)
-                         else "expected a string")
+            raise single(
+                "key",
+                "expected a non-empty string" if isinstance(key, str) else "expected a string",
+            )
         out["key_hash"] = hash_key(key)
         shown["key"] = key
     if "ttl" in out:
@@ -111,26 +112,19 @@ def _render_credential(entity: Entity) -> dict[str, Any]:
     return body
 
 
-def _build_plugin(data: Mapping[str, Any]) -> Entity:
-    return build_plugin(data, registry())
+def _plain(build: Callable[[Mapping[str, Any]], Entity]) -> Builder:
+    return lambda data, _available: build(data)
 
 
-SERVICES = Kind(Service, "services", "name", build_service)
-ROUTES = Kind(Route, "routes", "name", build_route)
-CONSUMERS = Kind(Consumer, "consumers", "username", build_consumer)
-PLUGINS = Kind(Plugin, "plugins", None, _build_plugin)
+SERVICES = Kind(Service, "services", "name", _plain(build_service))
+ROUTES = Kind(Route, "routes", "name", _plain(build_route))
+CONSUMERS = Kind(Consumer, "consumers", "username", _plain(build_consumer))
+PLUGINS = Kind(Plugin, "plugins", None, build_plugin)
 CREDENTIALS = Kind(
     KeyAuthCredential,
     "keyauth_credentials",
     "key_hash",
-    build_credential,
+    _plain(build_credential),
     _prepare_credential,
     _render_credential,
 )
-
-
-def check_id(data: Mapping[str, Any]) -> None:
-    """Kong's ids are uuids; a client-chosen id must be one."""
-    value = data.get("id")
-    if value is not None and not (isinstance(value, str) and is_uuid(value)):
-        raise SchemaViolation({"id": "expected a valid UUID"}, [("id", "expected a valid UUID")])

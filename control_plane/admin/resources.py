@@ -11,8 +11,13 @@ from control_plane.admin.kinds import CONSUMERS, CREDENTIALS, PLUGINS, ROUTES, S
 
 
 def _collection(
-    app: FastAPI, ctx: AdminContext, path: str, kind: Kind, parent: Parent | None = None,
-    *, create: bool = True,
+    app: FastAPI,
+    ctx: AdminContext,
+    path: str,
+    kind: Kind,
+    parent: Parent | None = None,
+    *,
+    create: bool = True,
 ) -> None:
     app.add_api_route(path, crud.list_endpoint(ctx, kind, parent), methods=["GET"])
     if create:
@@ -22,8 +27,13 @@ def _collection(
 
 
 def _item(
-    app: FastAPI, ctx: AdminContext, path: str, kind: Kind, parent: Parent | None = None,
-    *, put: bool = True,
+    app: FastAPI,
+    ctx: AdminContext,
+    path: str,
+    kind: Kind,
+    parent: Parent | None = None,
+    *,
+    put: bool = True,
 ) -> None:
     app.add_api_route(path, crud.get_endpoint(ctx, kind, parent), methods=["GET"])
     app.add_api_route(path, crud.patch_endpoint(ctx, kind, parent), methods=["PATCH"])

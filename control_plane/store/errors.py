@@ -61,7 +61,8 @@ class ForeignKeyViolation(StoreError):
     def invalid_reference(field: str, ref_id: str, parent: str) -> ForeignKeyViolation:
         ref = {"id": ref_id}
         return ForeignKeyViolation(
-            f"the foreign key '{lua_pretty(ref)}' does not reference an existing '{parent}' entity.",
+            f"the foreign key '{lua_pretty(ref)}' does not reference "
+            f"an existing '{parent}' entity.",
             field,
             ref,
         )

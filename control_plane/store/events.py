@@ -1,4 +1,4 @@
-"""What a committed write changed, for whoever caches derived state (snapshots, credential caches)."""
+"""What a committed write changed, for caches of derived state (snapshots, credentials)."""
 
 from __future__ import annotations
 

@@ -37,14 +37,14 @@ class Reader(Protocol):
         """The entity whose unique or indexed `column` equals `value` (the first one), or None."""
         ...
 
-    def list(self, model: type[E], where: Where | None = None) -> list[E]:
+    def all(self, model: type[E], where: Where | None = None) -> list[E]:
         """All entities of a kind matching `where`, in insertion order."""
         ...
 
     def page(
         self, model: type[E], where: Where | None, after: int | None, limit: int
     ) -> tuple[list[E], int | None]:
-        """Up to `limit` entities after cursor `after`, and the cursor of the next page (or None)."""
+        """Up to `limit` entities after cursor `after`, and the next page's cursor (or None)."""
         ...
 
 

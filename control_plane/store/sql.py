@@ -96,23 +96,23 @@ class SqlStore:
 
     def write(self, fn: Callable[[Writer], T]) -> tuple[T, ChangeEvent | None]:
         try:
-            with self._engine.connect().execution_options(**{_WRITE: True}) as conn:
-                with conn.begin() as txn:
-                    tx = SqlTx(conn)
-                    result = fn(tx)
-                    if not tx.changed():
-                        txn.rollback()
-                        return result, None
-                    conn.execute(
-                        update(tables.revision)
-                        .where(tables.revision.c.id == 1)
-                        .values(value=tables.revision.c.value + 1)
-                    )
-                    event_ = ChangeEvent(
-                        revision=tx.revision(),
-                        key_hashes=frozenset(tx.key_hashes),
-                        consumer_ids=frozenset(tx.consumer_ids),
-                    )
+            connection = self._engine.connect().execution_options(**{_WRITE: True})
+            with connection as conn, conn.begin() as txn:
+                tx = SqlTx(conn)
+                result = fn(tx)
+                if not tx.changed():
+                    txn.rollback()
+                    return result, None
+                conn.execute(
+                    update(tables.revision)
+                    .where(tables.revision.c.id == 1)
+                    .values(value=tables.revision.c.value + 1)
+                )
+                event_ = ChangeEvent(
+                    revision=tx.revision(),
+                    key_hashes=frozenset(tx.key_hashes),
+                    consumer_ids=frozenset(tx.consumer_ids),
+                )
         except IntegrityError as exc:
             raise ConflictError(str(exc.orig)) from exc
         return result, event_

@@ -48,7 +48,7 @@ class SqlTx:
         ).first()
         return None if row is None else model.model_validate_json(row.data)
 
-    def list(self, model: type[E], where: Where | None = None) -> list[E]:
+    def all(self, model: type[E], where: Where | None = None) -> list[E]:
         table = _spec(model).table
         query = select(table.c.data).where(*self._conditions(model, where)).order_by(table.c.seq)
         return [model.model_validate_json(row.data) for row in self._conn.execute(query)]
@@ -118,7 +118,7 @@ class SqlTx:
 
     def _cascade(self, model: type[Entity], entity_id: str) -> None:
         if model is Service:
-            if self.list(Route, {"service_id": entity_id}):
+            if self.all(Route, {"service_id": entity_id}):
                 raise ForeignKeyViolation.restricted("services", "routes")
             self._delete_all(Plugin, {"service_id": entity_id})
         elif model is Route:
@@ -128,7 +128,7 @@ class SqlTx:
             self._delete_all(Plugin, {"consumer_id": entity_id})
 
     def _delete_all(self, model: type[Entity], where: Where) -> None:
-        for child in self.list(model, where):
+        for child in self.all(model, where):
             self.delete(model, child.id, cascade=False)
 
     def _check(self, spec: tables.Spec, entity: Entity, columns: dict[str, Any]) -> None:
@@ -165,5 +165,5 @@ class SqlTx:
         if isinstance(old, Consumer):
             # A consumer change alters every cached match of its credentials.
             self.consumer_ids.add(old.id)
-            for cred in self.list(KeyAuthCredential, {"consumer_id": old.id}):
+            for cred in self.all(KeyAuthCredential, {"consumer_id": old.id}):
                 self.key_hashes.add(cred.key_hash)

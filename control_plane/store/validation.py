@@ -8,6 +8,7 @@ plugin's `config_model`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route,
 from gateway.plugins.base import Plugin as PluginType
 
 M = TypeVar("M", bound=BaseModel)
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 _TYPE_MESSAGES = {
     "missing": "required field missing",
@@ -102,6 +105,17 @@ def merge(errors: list[SchemaViolation]) -> SchemaViolation:
         for key, value in err.fields.items():
             fields.setdefault(key, value)
     return SchemaViolation(fields, messages)
+
+
+def is_uuid(value: str) -> bool:
+    return UUID_RE.match(value) is not None
+
+
+def check_id(data: Mapping[str, Any]) -> None:
+    """Kong's ids are uuids; a client-chosen id must be one."""
+    value = data.get("id")
+    if value is not None and not (isinstance(value, str) and is_uuid(value)):
+        raise SchemaViolation({"id": "expected a valid UUID"}, [("id", "expected a valid UUID")])
 
 
 def _validate(model: type[M], data: Mapping[str, Any]) -> M:

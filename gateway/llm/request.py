@@ -148,8 +148,9 @@ def _model_in_use(body: dict[str, Any] | None, target: Target) -> str | None:
 
 
 def _lua_truthy(value: object) -> bool:
-    # Kong tests `request.stream` with Lua truthiness: anything but nil/false (JSON null
-    # decodes to a truthy sentinel in cjson, but a client sending it means "no").
+    # Kong tests `request.stream` with Lua truthiness: anything but nil/false streams, even 0
+    # or "". JSON null is the exception here: cjson makes it a truthy sentinel, but a client
+    # sending `"stream": null` means "no stream", so it does not stream.
     return value is not None and value is not False
 
 

@@ -11,9 +11,10 @@ Kong's behaviour (reference kong-plugins.md §3) per phase:
   their usage; pass SSE through unchanged while counting its tokens.
 - log: write `ai.proxy.*` log fields when the target's `logging` asks for them.
 
-Limitation: the contract gives header_filter no body, so a buffered answer is checked in
-body_filter; the 500 status is set on `ctx.response` there and takes effect only if the proxy
-sends the head after body_filter in buffered mode (see the handler's body_filter).
+The contract gives header_filter no body, so a buffered answer is checked in body_filter, which
+sets the 500 status on `ctx.response`. This relies on the proxy sending the head only after
+body_filter when `buffer_response` is set (data_plane/proxy.py does, and recomputes
+Content-Length); a proxy that streamed the head first would send the 500 body under a 200.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Config(PluginConfig):
     targets: list[Target] = Field(min_length=1)
     balancer: Balancer = Field(default_factory=Balancer)
     response_streaming: Literal["allow", "deny", "always"] = "allow"
-    max_request_body_size: int = Field(default=8192, ge=0)
+    # Kong 3.13+ default (1 MiB; 0 = unlimited): 8 KiB refused ordinary chat histories.
+    max_request_body_size: int = Field(default=1048576, ge=0)
     """Largest client body (bytes) that is read as an LLM request; 0 = unlimited."""
     model_name_header: bool = True
     llm_format: str = "openai"
@@ -231,8 +233,7 @@ class AiProxyAdvancedHandler(Handler):
                 f"transformation failed from type {exchange.driver.name}://{route_type}: {exc}"
             )
             out = json.dumps({"error": {"message": message}}).encode()
-            # Effective only while the head is unsent: the proxy sends it after body_filter
-            # in buffered mode.
+            # The head is still unsent in buffered mode (see the module doc).
             if ctx.response is not None:
                 ctx.response.status = 500
                 ctx.response.headers.set("Content-Type", JSON_CONTENT_TYPE)

@@ -306,3 +306,11 @@ async def test_weighted_round_robin_across_targets() -> None:
         assert await handler.access(ctx) is None
         hosts.append(ctx.upstream.host)
     assert (hosts.count("a.local"), hosts.count("b.local"), hosts.count("c.local")) == (70, 25, 5)
+
+
+async def test_missing_content_type_is_read_as_json() -> None:
+    headers = [("Authorization", "Bearer consumer-key")]
+    ctx = context(chat_body(), headers=headers)
+    assert await build(config()).access(ctx) is None
+    assert sent_body(ctx)["model"] == "gpt-4o"
+    assert ctx.request.headers.get("Content-Type") == "application/json"
