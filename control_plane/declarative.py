@@ -91,12 +91,21 @@ def parse_document(document: Mapping[str, Any]) -> Document:
             raise DocumentError(key, "unknown field")
     version = document.get("_format_version")
     if version != FORMAT_VERSION:
-        message = (
-            "required field missing"
-            if version is None
-            else f"unsupported value '{version}', expected '{FORMAT_VERSION}'"
-        )
+        if version is None:
+            message = "required field missing"
+        elif not isinstance(version, str):
+            message = f'expected a string ("{FORMAT_VERSION}")'
+        else:
+            message = f"unsupported value '{version}', expected '{FORMAT_VERSION}'"
         raise DocumentError("_format_version", message)
+    info = document.get("_info")
+    if isinstance(info, Mapping):
+        for scoped in ("select_tags", "default_lookup_tags"):
+            if info.get(scoped):
+                # Tag-scoped sync is not implemented; ignoring it would delete everything else.
+                raise DocumentError(
+                    f"_info.{scoped}", "not supported: the file must describe the whole config"
+                )
     doc = Document()
     for key in ENTITY_KEYS:
         kind = key[:-1]

@@ -78,8 +78,14 @@ class SqlStore:
             tables.metadata.create_all(conn)
             if conn.scalar(select(tables.revision.c.value)) is None:
                 conn.execute(insert(tables.revision).values(id=1, value=0))
-            if conn.scalar(select(tables.schema_meta.c.version)) is None:
+            version = conn.scalar(select(tables.schema_meta.c.version))
+            if version is None:
                 conn.execute(insert(tables.schema_meta).values(id=1, version=tables.SCHEMA_VERSION))
+            elif version > tables.SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the database has schema version {version}; this Lockgate knows up to "
+                    f"{tables.SCHEMA_VERSION}: upgrade Lockgate"
+                )
 
     def revision(self) -> int:
         return self.read(lambda r: r.revision())

@@ -41,6 +41,12 @@ _TYPE_MESSAGES = {
     "model_type": "expected a record",
     "model_attributes_type": "expected a record",
 }
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "greater than"),
+}
 _DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
 _REFS: dict[str, tuple[type[Entity], str]] = {
     "service": (Service, "name"),
@@ -57,6 +63,9 @@ def error_message(error: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         expected = str(error.get("ctx", {}).get("expected", ""))
         return "expected one of: " + expected.replace("'", "").replace(" or ", ", ")
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"value should be {words} {error.get('ctx', {}).get(key)}"
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

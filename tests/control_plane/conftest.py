@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import lupa
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import field_validator
+from pydantic import AfterValidator
 
 from control_plane.admin.app import create_admin_app
 from control_plane.store import ChangeEvent, Store, open_store
@@ -19,18 +19,15 @@ from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
 TOKEN = "test-admin-token"
 
 
-class _StandInPreFunctionConfig(PluginConfig):
-    access: list[str] = []
+def _compiles(chunk: str) -> str:
+    err = lupa.LuaRuntime().eval("function(s) local _, e = load(s); return e end")(chunk)
+    if err is not None:
+        raise ValueError(f"error parsing pre-function: {err}")
+    return chunk
 
-    @field_validator("access")
-    @classmethod
-    def _compiles(cls, chunks: list[str]) -> list[str]:
-        lua = lupa.LuaRuntime()
-        for chunk in chunks:
-            _, err = lua.eval("function(s) return load(s) end")(chunk)
-            if err is not None:
-                raise ValueError(f"error parsing pre-function: {err}")
-        return chunks
+
+class _StandInPreFunctionConfig(PluginConfig):
+    access: list[Annotated[str, AfterValidator(_compiles)]] = []
 
 
 class _StandInPreFunction(Plugin[_StandInPreFunctionConfig]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -69,7 +70,7 @@ def _consumer_with_key(w: Writer, key: str, expires_at: int | None = None) -> No
     w.insert(Consumer(id="00000000-0000-4000-8000-0000000000c1", username="alice"))
     w.insert(
         KeyAuthCredential(
-            id="00000000-0000-4000-8000-0000000000k1".replace("k", "a"),
+            id="00000000-0000-4000-8000-0000000000a1",
             consumer=Ref(id="00000000-0000-4000-8000-0000000000c1"),
             key_hash=hash_key(key),
             expires_at=expires_at,
@@ -110,9 +111,7 @@ def test_snapshot_holds_enabled_config_and_only_referenced_consumers(store: Stor
         w.insert(Consumer(username="unreferenced"))
         w.insert(Consumer(id="00000000-0000-4000-8000-0000000000b0", username="scoped"))
         w.insert(Plugin(name="key-auth", config={"anonymous": "anon"}))
-        w.insert(
-            Plugin(name="rate", consumer=Ref(id="00000000-0000-4000-8000-0000000000b0"))
-        )
+        w.insert(Plugin(name="rate", consumer=Ref(id="00000000-0000-4000-8000-0000000000b0")))
         w.insert(Plugin(name="disabled", enabled=False))
 
     store.write(build)
@@ -124,3 +123,20 @@ def test_snapshot_holds_enabled_config_and_only_referenced_consumers(store: Stor
     assert sorted(p.name for p in snap.plugins) == ["key-auth", "rate"]
     assert sorted(c.username or "" for c in snap.consumers) == ["anon", "scoped"]
     assert "key_hash" not in snap.encode().decode()
+
+
+def test_concurrent_writers_queue_and_each_gets_its_own_revision(store: Store) -> None:
+    revisions: list[int] = []
+
+    def write(i: int) -> None:
+        _, event = store.write(lambda w: w.insert(Service(name=f"s{i}", host="h")))
+        assert event is not None
+        revisions.append(event.revision)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(revisions) == list(range(1, 9))
+    assert len(store.read(lambda r: r.all(Service))) == 8
