@@ -38,7 +38,8 @@ def generate(out_root: Path) -> list[Path]:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     out = out_root / OUT_PACKAGE
-    (out / "__init__.py").write_text('"""Generated from proto/lockgate/v1 by scripts/gen_proto.py."""\n')
+    doc = '"""Generated from proto/lockgate/v1 by scripts/gen_proto.py."""\n'
+    (out / "__init__.py").write_text(doc)
     return sorted(p for p in out.iterdir() if p.is_file())
 
 
