@@ -130,8 +130,7 @@ class ProxyApp:
         started: float,
     ) -> None:
         head = ResponseHead(exit_.status, Headers(exit_.headers))
-        for name, value in ctx.response_headers:
-            head.headers.set(name, value)
+        _apply_plugin_headers(head.headers, ctx.response_headers)
         body = _filter_whole(ctx, head, exit_.body, collected)
         latency = int((time.perf_counter() - started) * 1000)
         head.headers.set("Content-Length", str(len(body)))
@@ -184,8 +183,7 @@ class ProxyApp:
                     (k, v) for k, v in response.headers.items() if k.lower() not in _RESPONSE_HOP
                 ),
             )
-            for name, value in ctx.response_headers:
-                head.headers.set(name, value)
+            _apply_plugin_headers(head.headers, ctx.response_headers)
             head.headers.set("X-Kong-Upstream-Latency", str(waited))
             head.headers.set("X-Kong-Proxy-Latency", str(int((proxy_done - started) * 1000)))
             head.headers.set("Via", VIA)
@@ -350,6 +348,15 @@ def _filter_whole(
         if "body_filter" in inst.phases:
             body = inst.handler.body_filter(ctx, body, True)
     return body
+
+
+def _apply_plugin_headers(headers: Headers, extra: Headers) -> None:
+    """Headers plugins set before the response existed replace the response's own (all values
+    of a name kept, so kong.response.add_header can repeat one)."""
+    for name in extra.names():
+        headers.remove(name)
+    for name, value in extra:
+        headers.add(name, value)
 
 
 async def _start(send: Send, head: ResponseHead) -> None:

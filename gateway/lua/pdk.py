@@ -1,0 +1,176 @@
+"""The `kong` PDK and minimal `ngx` for one sandbox, bound to one request at a time.
+
+`Pdk(sandbox, plugin_name, instance_id)` builds the Lua tables once (per compiled plugin
+instance); `globals` is what every chunk's environment gets. Per call, `binding.bind(ctx, phase)`
+points every PDK function at the current `RequestContext` (a few attribute writes), and
+`binding.unbind()` releases it.
+
+Offered: `kong.request.*` (pdk_request), `kong.service.request.*` (pdk_service),
+`kong.response.*` (pdk_response), `kong.client.get_ip/get_forwarded_ip/get_port/get_protocol/
+get_consumer/get_credential`, `kong.ctx.shared/plugin` (proxies over `ctx.shared` and
+`ctx.plugin_state(instance_id)`), `kong.log(...)`, `kong.log.<level>` and
+`kong.log.set_serialize_value` (logger `lockgate.lua`), `ngx.*` (pdk_ngx), `require "cjson"` /
+`"cjson.safe"`, and `print` (logged at notice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import lupa.lua54 as lupa
+
+from gateway.lua.binding import Binding, PdkError, lua_number_text, text_arg, to_wire
+from gateway.lua.convert import EMPTY_ARRAY, NULL, Converter, LuaConversionError
+from gateway.lua.pdk_lua import PDK_LUA
+from gateway.lua.pdk_ngx import NgxApi
+from gateway.lua.pdk_request import RequestApi
+from gateway.lua.pdk_response import ResponseApi
+from gateway.lua.pdk_service import ServiceRequestApi
+from gateway.lua.sandbox import LuaSandbox
+
+logger = logging.getLogger("lockgate.lua")
+
+_LEVELS = {
+    b"alert": logging.CRITICAL,
+    b"crit": logging.CRITICAL,
+    b"err": logging.ERROR,
+    b"warn": logging.WARNING,
+    b"notice": logging.INFO,
+    b"info": logging.INFO,
+    b"debug": logging.DEBUG,
+}
+_SERIALIZE_MODES = (b"set", b"add", b"replace")
+
+
+class Pdk:
+    """See the module docstring."""
+
+    __slots__ = ("_conv", "_instance_id", "_plugin_name", "binding", "globals")
+
+    def __init__(self, sandbox: LuaSandbox, plugin_name: str, instance_id: str) -> None:
+        self._plugin_name = plugin_name
+        self._instance_id = instance_id
+        self.binding = Binding(sandbox.limits.max_memory)
+        self._conv = conv = Converter(sandbox.runtime)
+        exports: dict[bytes, Callable[..., Any]] = {}
+        exports.update(RequestApi(self.binding, conv).exports())
+        exports.update(ServiceRequestApi(self.binding, conv).exports())
+        exports.update(ResponseApi(self.binding, conv).exports())
+        exports.update(NgxApi(self.binding).exports())
+        exports.update({b"_cjson." + k: v for k, v in conv.cjson_functions().items()})
+        exports.update(self._own_exports())
+        build = sandbox.execute_privileged(b"return function(...) " + PDK_LUA + b" end")
+        made = build(conv.table(exports), sandbox.signal_exit, NULL, EMPTY_ARRAY)
+        self.globals: dict[bytes, object] = dict(made.items())
+
+    def _own_exports(self) -> dict[bytes, Callable[..., Any]]:
+        return {
+            b"_log": self._log,
+            b"_set_serialize_value": self._set_serialize_value,
+            b"_ctx_get": self._ctx_get,
+            b"_ctx_set": self._ctx_set,
+            b"kong.client.get_ip": self._client_ip,
+            b"kong.client.get_forwarded_ip": self._client_ip,
+            b"kong.client.get_port": self._client_port,
+            b"kong.client.get_forwarded_port": self._client_port,
+            b"kong.client.get_protocol": self._client_protocol,
+            b"kong.client.get_consumer": self._client_consumer,
+            b"kong.client.get_credential": self._client_credential,
+        }
+
+    # kong.log
+
+    def _log(self, level: bytes, message: bytes) -> None:
+        py_level = _LEVELS.get(level, logging.INFO)
+        if logger.isEnabledFor(py_level):
+            logger.log(
+                py_level,
+                "[%s] %s",
+                self._plugin_name,
+                message.decode("utf-8", "replace") if isinstance(message, bytes) else message,
+            )
+
+    def _set_serialize_value(self, key: object, value: object, options: object = None) -> None:
+        name = text_arg(key, "key")
+        mode = options[b"mode"] if lupa.lua_type(options) == "table" else None  # type: ignore[index]
+        mode = mode or b"set"
+        if mode not in _SERIALIZE_MODES:
+            raise PdkError("mode must be 'set', 'add' or 'replace'")
+        self.binding.charge(len(name) + (len(value) if isinstance(value, bytes) else 0) + 32)
+        fields = self.binding.ctx.log_fields
+        if (mode == b"add" and name in fields) or (mode == b"replace" and name not in fields):
+            return
+        try:
+            fields[name] = self._conv.to_python(value)
+        except LuaConversionError as exc:
+            raise PdkError(f"value cannot be serialized: {exc}") from None
+
+    # kong.ctx.shared / kong.ctx.plugin
+
+    def _ctx_table(self, which: bytes) -> dict[str, object]:
+        ctx = self.binding.ctx
+        return ctx.shared if which == b"shared" else ctx.plugin_state(self._instance_id)
+
+    def _ctx_get(self, which: bytes, key: object) -> object:
+        value = self._ctx_table(which).get(_ctx_key(key))
+        if value is None or isinstance(value, bytes | bool | int | float):
+            return value
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        if lupa.lua_type(value) is not None:
+            return value  # a Lua value stored by Lua code: give back the same object
+        try:
+            return self._conv.to_lua(value)
+        except LuaConversionError:
+            return None  # a Python object another plugin stored: not visible to Lua
+
+    def _ctx_set(self, which: bytes, key: object, value: object) -> None:
+        table = self._ctx_table(which)
+        name = _ctx_key(key)
+        self.binding.charge(len(name) + (len(value) if isinstance(value, bytes) else 0) + 32)
+        if value is None:
+            table.pop(name, None)
+        else:
+            # Strings become str so Python plugins read text; tables stay Lua objects.
+            stored = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+            table[name] = stored
+
+    # kong.client
+
+    def _client_ip(self) -> bytes:
+        return to_wire(self.binding.ctx.request.client_ip)
+
+    def _client_port(self) -> None:
+        return None  # the proxy does not record the client's port
+
+    def _client_protocol(self) -> bytes:
+        return to_wire(self.binding.ctx.request.scheme.lower())
+
+    def _client_consumer(self) -> Any:
+        consumer = self.binding.ctx.consumer
+        if consumer is None:
+            return None
+        fields = {
+            b"id": consumer.id,
+            b"username": consumer.username,
+            b"custom_id": consumer.custom_id,
+        }
+        return self._conv.table({k: to_wire(v) for k, v in fields.items() if v is not None})
+
+    def _client_credential(self) -> Any:
+        credential = self.binding.ctx.credential
+        if credential is None:
+            return None
+        conv = self._conv
+        owner = conv.table({b"id": to_wire(credential.consumer_id)})
+        return conv.table({b"id": to_wire(credential.id), b"consumer": owner})
+
+
+def _ctx_key(key: object) -> str:
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "surrogateescape")
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        return lua_number_text(key)
+    raise PdkError("kong.ctx keys must be strings or numbers")
