@@ -4,7 +4,9 @@ Nesting becomes references: a route under `services[0]` points at that service, 
 a route at that route, a credential under a consumer at that consumer. Top-level `routes` and
 `plugins` name their service/route/consumer by name (or username) or id, as a string or as
 `{"name": ...}` / `{"id": ...}`. Environment substitution is the client's job (`lockgate deck`).
-Applying the result to the store is `control_plane.store.sync`.
+`_info.select_tags` scopes the document to the entities carrying all those tags. Applying the
+result to the store is `control_plane.store.sync`; exporting the store as a document is
+`control_plane.declarative_export`.
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ class Declared:
 
 @dataclass(slots=True)
 class Document:
-    """The declared entities by kind, in document order."""
+    """The declared entities by kind, in document order, and the tags scoping the document:
+    a sync touches only stored entities carrying every select tag, and adds them to the
+    entities it creates or updates (decK's `_info.select_tags`)."""
 
     entities: dict[str, list[Declared]] = field(
         default_factory=lambda: {kind: [] for kind in CHILDREN}
     )
+    select_tags: tuple[str, ...] = ()
 
     def of(self, kind: str) -> list[Declared]:
         return self.entities[kind]
@@ -85,7 +90,11 @@ class DocumentError(ValueError):
 
 def parse_document(document: Mapping[str, Any]) -> Document:
     """Flatten a decK document. Raises DocumentError for unknown top-level keys, a missing or
-    unsupported `_format_version`, and lists or references of the wrong shape."""
+    unsupported `_format_version`, and lists or references of the wrong shape.
+
+    The document's records become the entities' `data` without a copy (child lists and
+    references are popped from them): a document of 100k consumers is held once, not twice.
+    Callers pass a document they no longer need, such as a freshly decoded request body."""
     for key in document:
         if key not in META_KEYS and key not in ENTITY_KEYS:
             raise DocumentError(key, "unknown field")
@@ -98,20 +107,42 @@ def parse_document(document: Mapping[str, Any]) -> Document:
         else:
             message = f"unsupported value '{version}', expected '{FORMAT_VERSION}'"
         raise DocumentError("_format_version", message)
-    info = document.get("_info")
-    if isinstance(info, Mapping):
-        for scoped in ("select_tags", "default_lookup_tags"):
-            if info.get(scoped):
-                # Tag-scoped sync is not implemented; ignoring it would delete everything else.
-                raise DocumentError(
-                    f"_info.{scoped}", "not supported: the file must describe the whole config"
-                )
-    doc = Document()
+    doc = Document(select_tags=_select_tags(document.get("_info")))
     for key in ENTITY_KEYS:
         kind = key[:-1]
         for index, item in enumerate(_items(document.get(key), key)):
             _add(doc, kind, f"{key}[{index}]", item, None)
     return doc
+
+
+def _select_tags(info: Any) -> tuple[str, ...]:
+    if info is None:
+        return ()
+    if not isinstance(info, Mapping):
+        raise DocumentError("_info", "expected a record")
+    if info.get("default_lookup_tags"):
+        # References resolve inside the file, then among stored entities outside the select
+        # tags; lookup tags would narrow that, and ignoring them silently could bind wrongly.
+        raise DocumentError("_info.default_lookup_tags", "not supported")
+    return parse_tags(info.get("select_tags"), "_info.select_tags")
+
+
+def parse_tags(value: Any, path: str) -> tuple[str, ...]:
+    """Validate a select-tag list (Kong's tag rules: printable ASCII except `,` and `/`);
+    duplicates are dropped, order kept."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise DocumentError(path, "expected an array of tags")
+    tags: dict[str, None] = {}
+    for index, tag in enumerate(value):
+        if not (isinstance(tag, str) and tag and tag.isascii() and tag.isprintable()) or any(
+            c in tag for c in ",/"
+        ):
+            message = "invalid tag: printable ASCII except ',' and '/'"
+            raise DocumentError(f"{path}[{index}]", message)
+        tags[tag] = None
+    return tuple(tags)
 
 
 def _items(value: Any, path: str) -> list[Mapping[str, Any]]:
@@ -128,7 +159,8 @@ def _items(value: Any, path: str) -> list[Mapping[str, Any]]:
 def _add(
     doc: Document, kind: str, path: str, item: Mapping[str, Any], parent: tuple[str, str] | None
 ) -> None:
-    data = dict(item)
+    # `item` is reused as the entity's data (see parse_document): no copy per record.
+    data = item if type(item) is dict else dict(item)
     children = {name: data.pop(name) for name in CHILDREN[kind] if name in data}
     refs: dict[str, Ref] = {}
     for ref_field in REF_FIELDS.get(kind, ()):

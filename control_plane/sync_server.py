@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import grpc
 
-from control_plane.nodes import NodeRegistry, NodeStatus
-from control_plane.publisher import Publisher
+from control_plane.node_session import NodeSession
+from control_plane.nodes import MISSED_HEARTBEATS, NodeRegistry, NodeStatus
+from control_plane.publisher import Publisher, Update
 from gateway.credentials import CredentialMatch
+from gateway.plugins import registry
+from gateway.snapshot import Snapshot
+from lockgate import __version__
 from lockgate.settings import ClusterTLS
 from lockgate.v1 import cluster_pb2 as pb
 from lockgate.v1 import cluster_pb2_grpc as pb_grpc
@@ -26,10 +30,24 @@ class ClusterService(pb_grpc.ClusterServicer):
         publisher: Publisher,
         nodes: NodeRegistry,
         lookup: Callable[[str], CredentialMatch | None],
+        *,
+        cp_version: str = __version__,
+        cp_plugins: Mapping[str, str] | None = None,
+        default_heartbeat_s: float = 10.0,
     ) -> None:
+        """`cp_plugins` (name -> version) are the plugins this control plane knows (default:
+        the built-in registry); `default_heartbeat_s` is assumed for nodes whose Hello does not
+        say how often they beat."""
         self._publisher = publisher
         self._nodes = nodes
         self._lookup = lookup
+        self._cp_version = cp_version
+        self._cp_plugins = (
+            dict(cp_plugins)
+            if cp_plugins is not None
+            else {name: p.version for name, p in registry().items()}
+        )
+        self._default_heartbeat_s = default_heartbeat_s
 
     async def Sync(  # type: ignore[override]  # responses go out through context.write
         self,
@@ -44,7 +62,8 @@ class ClusterService(pb_grpc.ClusterServicer):
         if not hello.node_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Hello needs node_id")
             return
-        node = self._nodes.connect(
+        interval_s = hello.heartbeat_interval_ms / 1000 or self._default_heartbeat_s
+        record = self._nodes.connect(
             NodeStatus(
                 id=hello.node_id,
                 hostname=hello.hostname,
@@ -54,46 +73,53 @@ class ClusterService(pb_grpc.ClusterServicer):
                 plugins={p.name: p.version for p in hello.plugins},
                 config_hash=hello.config_hash,
                 config_version=hello.config_version,
+                heartbeat_timeout_s=MISSED_HEARTBEATS * interval_s,
             )
         )
-        log.info("node %s (%s) connected from %s", node.id, node.hostname, node.ip)
+        session = NodeSession(
+            record,
+            hello,
+            self._publisher,
+            self._nodes,
+            cp_version=self._cp_version,
+            cp_plugins=self._cp_plugins,
+        )
+        log.info("node %s (%s) connected from %s", record.id, record.hostname, record.ip)
         queue = self._publisher.subscribe()
-        reader = asyncio.create_task(self._read(context, node.id))
+        reader = asyncio.create_task(self._read(context, session, queue))
+        getter: asyncio.Future[Update] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if reader in done:
-                    getter.cancel()
                     return
-                await context.write(getter.result())
+                update = getter.result()
+                if isinstance(update, Snapshot):
+                    for message in await session.next_messages():
+                        await context.write(message)
+                else:
+                    await context.write(update)
         finally:
             reader.cancel()
+            if getter is not None:
+                getter.cancel()
             self._publisher.unsubscribe(queue)
-            self._nodes.disconnect(node.id)
-            log.info("node %s disconnected", node.id)
+            self._nodes.disconnect(record)
+            log.info("node %s disconnected", record.id)
 
     async def _read(
-        self, context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage], node_id: str
+        self,
+        context: grpc.aio.ServicerContext[pb.NodeMessage, pb.ControlMessage],
+        session: NodeSession,
+        queue: asyncio.Queue[Update],
     ) -> None:
         while True:
             message = await context.read()
             if message is EOF:
                 return
-            kind = message.WhichOneof("msg")
-            if kind == "ack":
-                self._nodes.seen(node_id, config_hash=message.ack.hash, version=message.ack.version)
-            elif kind == "nack":
-                log.warning(
-                    "node %s rejected version %d: %s",
-                    node_id,
-                    message.nack.version,
-                    message.nack.error,
-                )
-                self._nodes.rejected(node_id, message.nack.error)
-            elif kind == "heartbeat":
-                beat = message.heartbeat
-                self._nodes.seen(node_id, config_hash=beat.config_hash, version=beat.config_version)
+            if session.on_message(message) and self._publisher.current is not None:
+                queue.put_nowait(self._publisher.current)  # re-evaluate: send a full snapshot
 
     async def LookupCredential(
         self,

@@ -1,13 +1,27 @@
-"""Key-auth credential lookups on the data plane: L1 in-process LRU over the control plane (L3).
+"""Key-auth credential lookups on the data plane: the chain L1 -> L2 -> L3.
 
-Positive entries live `positive_ttl` seconds (bounded by the credential's own expiry), negative
-ones `negative_ttl`; the control plane pushes invalidations, and the TTLs bound staleness when a
-push is lost. Concurrent misses for one key share one remote lookup. (Redis as L2: issue 5.)
+- L1: this process's LRU (`capacity` entries). Positive entries are fresh for `positive_ttl`
+  seconds (bounded by the credential's own expiry), negative ones for `negative_ttl`.
+- L2: Redis shared by every data plane (`data_plane.redis_credentials`), optional.
+- L3: the control plane over gRPC (`data_plane.cluster_client.RemoteCredentials`).
+
+Concurrent misses for one key share one lookup. A positive answer from L3 is written back to L2.
+
+Revocation: the control plane pushes invalidations; `invalidate` drops the L1 entries and, for
+`bypass_s` seconds, sends lookups of those keys past L2 straight to L3, because the push can
+arrive before the control plane's own write to Redis lands. A lookup that was in flight when an
+invalidation arrived answers its callers but is not cached. TTLs bound staleness if a push is
+lost.
+
+Outages: when no backend can answer (`CredentialLookupError`), an L1 entry that went stale at
+most `stale_if_error` seconds ago is still served, so known keys keep working while both Redis
+and the control plane are down; an unknown key raises (key-auth answers 503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -15,60 +29,135 @@ from typing import Protocol
 
 from gateway.credentials import CredentialLookupError, CredentialMatch
 
+log = logging.getLogger("lockgate.dp.credentials")
+
+BYPASS_S = 2.0
+"""How long after a pushed invalidation a key is checked with the control plane only: the
+control plane's write-through to Redis normally lands within milliseconds of the push."""
+
 
 class RemoteLookup(Protocol):
     async def lookup(self, key_hash: str) -> CredentialMatch | None: ...
 
 
+class SharedCacheUnavailable(Exception):
+    """L2 could not answer (down, slow, circuit breaker open, or a malformed record)."""
+
+
+class SharedCache(Protocol):
+    """L2 (see `data_plane.redis_credentials.RedisCredentials` for the contract)."""
+
+    async def get(self, key_hash: str) -> tuple[bool, CredentialMatch | None]: ...
+
+    def put(self, key_hash: str, match: CredentialMatch) -> None: ...
+
+
+class _Entry:
+    __slots__ = ("fresh_until", "match", "stale_until")
+
+    def __init__(self, match: CredentialMatch | None, fresh_until: float, stale_until: float):
+        self.match = match
+        self.fresh_until = fresh_until
+        self.stale_until = stale_until
+
+
 class CachedCredentials:
-    """A `gateway.credentials.CredentialLookup` with an L1 cache in front of `remote`."""
+    """A `gateway.credentials.CredentialLookup`: L1 in front of `shared` (L2) and `remote` (L3)."""
 
     def __init__(
         self,
         remote: RemoteLookup,
         *,
+        shared: SharedCache | None = None,
         capacity: int = 100_000,
         positive_ttl: float = 300.0,
         negative_ttl: float = 5.0,
+        stale_if_error: float = 3600.0,
+        bypass_s: float = BYPASS_S,
     ) -> None:
         self._remote = remote
+        self._shared = shared
         self._capacity = capacity
         self._positive_ttl = positive_ttl
         self._negative_ttl = negative_ttl
-        self._entries: OrderedDict[str, tuple[CredentialMatch | None, float]] = OrderedDict()
+        self._stale_if_error = stale_if_error
+        self._bypass_s = bypass_s
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[CredentialMatch | None]] = {}
+        self._bypass: dict[str, float] = {}
+        self._bypass_all_until = 0.0
+        self._generation = 0  # bumped by every invalidation
 
     async def lookup(self, key_hash: str) -> CredentialMatch | None:
         now = time.monotonic()
         entry = self._entries.get(key_hash)
-        if entry is not None:
-            match, expires = entry
-            if now < expires and (match is None or not match.expired()):
+        if entry is not None and now < entry.fresh_until:
+            match = entry.match
+            if match is None or not match.expired():
                 self._entries.move_to_end(key_hash)
                 return match
-            del self._entries[key_hash]
         pending = self._inflight.get(key_hash)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[CredentialMatch | None] = asyncio.get_running_loop().create_future()
         self._inflight[key_hash] = future
+        generation = self._generation
         try:
-            match = await self._remote.lookup(key_hash)
+            match, from_remote = await self._fetch(key_hash, now)
         except CredentialLookupError as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
+            stale = self._stale(key_hash)
+            if stale is None:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
+                raise
+            log.warning("serving a cached credential past its TTL: %s", exc)
+            future.set_result(stale)
+            return stale
         finally:
             del self._inflight[key_hash]
         future.set_result(match)
-        self._store(key_hash, match, now)
+        if generation == self._generation:  # no invalidation raced this lookup
+            self._store(key_hash, match, time.monotonic())
+            if from_remote and match is not None and self._shared is not None:
+                self._shared.put(key_hash, match)
         return match
+
+    async def _fetch(self, key_hash: str, now: float) -> tuple[CredentialMatch | None, bool]:
+        """(answer, whether it came from the control plane)."""
+        shared = self._shared
+        if shared is not None and not self._bypassed(key_hash, now):
+            try:
+                known, match = await shared.get(key_hash)
+            except SharedCacheUnavailable as exc:
+                log.debug("Redis skipped: %s", exc)
+            else:
+                if known:
+                    return (None if match is None or match.expired() else match), False
+        return await self._remote.lookup(key_hash), True
+
+    def _bypassed(self, key_hash: str, now: float) -> bool:
+        if now < self._bypass_all_until:
+            return True
+        until = self._bypass.get(key_hash)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._bypass[key_hash]
+        return False
+
+    def _stale(self, key_hash: str) -> CredentialMatch | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry.match is None or entry.match.expired():
+            return None
+        return entry.match if time.monotonic() < entry.stale_until else None
 
     def _store(self, key_hash: str, match: CredentialMatch | None, now: float) -> None:
         ttl = self._negative_ttl if match is None else self._positive_ttl
         if match is not None and match.expires_at is not None:
             ttl = min(ttl, max(0.0, match.expires_at - time.time()))
-        self._entries[key_hash] = (match, now + ttl)
+        stale = 0.0 if match is None else self._stale_if_error
+        self._entries[key_hash] = _Entry(match, now + ttl, now + ttl + stale)
         self._entries.move_to_end(key_hash)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
@@ -80,21 +169,31 @@ class CachedCredentials:
         key_hashes: Iterable[str] = (),
         consumer_ids: Iterable[str] = (),
     ) -> None:
-        """Drop cached answers: everything, some keys, or every key of some consumers."""
+        """Drop cached answers: everything, some keys, or every key of some consumers; the
+        next lookups of the keys named (of every key, for `all_keys`) skip L2 for `bypass_s`."""
+        self._generation += 1
+        until = time.monotonic() + self._bypass_s
         if all_keys:
             self._entries.clear()
+            self._bypass.clear()
+            self._bypass_all_until = until
             return
         for key_hash in key_hashes:
             self._entries.pop(key_hash, None)
+            self._bypass[key_hash] = until
+        if len(self._bypass) > self._capacity:  # bounded: degrade to bypassing every key
+            self._bypass.clear()
+            self._bypass_all_until = until
         consumers = set(consumer_ids)
         if consumers:
             stale = [
                 key
-                for key, (match, _) in self._entries.items()
-                if match is not None and match.consumer.id in consumers
+                for key, entry in self._entries.items()
+                if entry.match is not None and entry.match.consumer.id in consumers
             ]
             for key in stale:
                 del self._entries[key]
+                self._bypass[key] = until
 
     def __len__(self) -> int:
         return len(self._entries)

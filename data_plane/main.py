@@ -6,15 +6,20 @@ import asyncio
 import logging
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
-from data_plane.cluster_client import NodeInfo, RemoteCredentials, SyncClient, open_channel
+from data_plane.cluster_client import NodeInfo, SyncClient
+from data_plane.control_planes import ControlPlanes, RemoteCredentials, parse_addresses
 from data_plane.credentials import CachedCredentials
 from data_plane.proxy import ProxyApp
+from data_plane.redis_credentials import RedisCredentials
 from data_plane.runtime import Runtime, RuntimeHolder, compile_runtime
+from data_plane.snapshot_cache import SnapshotCache
 from data_plane.status import StatusApp
 from data_plane.upstream import UpstreamClient
 from gateway.plugins import registry
+from gateway.redis_credential_records import open_redis
 from gateway.snapshot import Snapshot
 from lockgate import __version__
 from lockgate.embedded_server import embedded
@@ -28,6 +33,8 @@ def bind(listen: Listen, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: no Nagle delay (~40 ms) on small proxied responses.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((listen.host, listen.port))
@@ -36,11 +43,25 @@ def bind(listen: Listen, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-async def serve(settings: DataPlaneSettings) -> None:
+async def serve(
+    settings: DataPlaneSettings,
+    *,
+    snapshot_cache: Path | None = None,
+    heartbeat_s: float = 5.0,
+) -> None:
+    """Run until SIGINT/SIGTERM. `settings.control_plane` may list several addresses
+    (`host:port,host:port`): the node fails over between them. With `snapshot_cache`, the last
+    applied snapshot is kept in that file and served at start while no control plane answers."""
     holder = RuntimeHolder()
     plugins = registry()
-    channel = open_channel(settings.control_plane, settings.tls)
-    credentials = CachedCredentials(RemoteCredentials(channel))
+    planes = ControlPlanes.open(parse_addresses(settings.control_plane), settings.tls)
+    shared = None
+    if settings.redis_url is not None:
+        shared = RedisCredentials(
+            open_redis(settings.redis_url, timeout_s=settings.redis_timeout_s),
+            timeout_s=settings.redis_timeout_s,
+        )
+    credentials = CachedCredentials(RemoteCredentials(planes), shared=shared)
 
     def compile_snapshot(snapshot: Snapshot) -> Runtime:
         return compile_runtime(snapshot, plugins, credentials)
@@ -52,7 +73,16 @@ async def serve(settings: DataPlaneSettings) -> None:
         plugins={name: p.version for name, p in plugins.items()},
         labels=settings.labels,
     )
-    sync = SyncClient(channel, node, compile_snapshot, holder.swap, credentials)
+    sync = SyncClient(
+        planes,
+        node,
+        compile_snapshot,
+        holder.swap,
+        credentials,
+        heartbeat_s=heartbeat_s,
+        cache=SnapshotCache(snapshot_cache) if snapshot_cache is not None else None,
+    )
+    await sync.restore()
 
     def describe() -> dict[str, Any]:
         return {
@@ -61,7 +91,9 @@ async def serve(settings: DataPlaneSettings) -> None:
             "version": __version__,
             "config_version": sync.version,
             "config_hash": sync.hash,
-            "last_error": sync.last_error or None,
+            "last_error": sync.last_error or sync.incompatible or None,
+            "incompatible": sync.incompatible or None,
+            "control_plane": sync.connected_to,
             "ready": holder.current is not None,
         }
 
@@ -102,4 +134,7 @@ async def serve(settings: DataPlaneSettings) -> None:
     tasks[2].cancel()
     stopper.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await channel.close(grace=None)
+    await sync.flush_cache()
+    await planes.close()
+    if shared is not None:
+        await shared.close()

@@ -2,8 +2,15 @@
 ASGI callable (no web framework on this path).
 
 Order per request (Kong's): global rewrite -> router -> access (per slot, consumer-aware) ->
-upstream -> header_filter -> body_filter -> log. An `Exit` from rewrite/access skips the remaining
-access handlers; response phases still run for every plugin collected so far.
+upstream (-> retry hooks after a failed attempt, possibly another attempt) -> header_filter ->
+body_filter -> log. An `Exit` from rewrite/access skips the remaining access handlers; response
+phases still run for every plugin collected so far.
+
+Retries: after a connection error, a timeout, an invalid response or a response head with
+status >= 400, plugins overriding `Handler.retry` may re-target `ctx.upstream` and ask for
+another attempt. The decision comes before header_filter and before the failed response's body
+is read, so nothing of a failed attempt reaches the client; once a head is passed on (and a
+stream started), there is no going back.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from data_plane.upstream import HOP_BY_HOP, Timeouts, UpstreamClient, UpstreamEr
 from gateway import responses
 from gateway.context import Exit, Request, RequestContext, ResponseHead, Upstream
 from gateway.headers import Headers
+from gateway.plugins.base import Handler, PluginRuntimeError, UpstreamFailure
 from lockgate import __version__
 
 log = logging.getLogger("lockgate.proxy")
@@ -106,20 +114,27 @@ class ProxyApp:
                     pipeline = runtime.plugins.by_route[match.route.id]
             if exit_ is None:
                 exit_ = await _run_access(pipeline, ctx, collected)
+        except PluginRuntimeError as exc:
+            log.error("plugin error (request %s): %s", ctx.request_id, exc)
+            exit_ = responses.error(ctx, 500)
         except Exception:
             log.exception("plugin error (request %s)", ctx.request_id)
             exit_ = responses.error(ctx, 500)
-        if exit_ is not None:
-            ctx.response_source = "exit"
-            await self._respond_exit(ctx, exit_, collected, send, started)
-        else:
-            await self._forward(ctx, collected, send, started)
-        for inst in collected:
-            if "log" in inst.phases:
-                try:
-                    await inst.handler.log(ctx)
-                except Exception:
-                    log.exception("log phase of %s failed", inst.name)
+        try:
+            if exit_ is not None:
+                ctx.response_source = "exit"
+                await self._respond_exit(ctx, exit_, collected, send, started)
+            else:
+                await self._forward(ctx, collected, send, started)
+        finally:
+            # Also when the client went away mid-response: plugins release per-request state
+            # (e.g. a balancer's in-flight count) in log.
+            for inst in collected:
+                if "log" in inst.phases:
+                    try:
+                        await inst.handler.log(ctx)
+                    except Exception:
+                        log.exception("log phase of %s failed", inst.name)
 
     async def _respond_exit(
         self,
@@ -144,37 +159,49 @@ class ProxyApp:
         self, ctx: RequestContext, collected: list[Instance], send: Send, started: float
     ) -> None:
         up = ctx.upstream
-        url = f"{up.scheme}://{_authority(up.host, up.port, up.scheme)}{up.path}"
-        if up.query:
-            url += "?" + up.query
-        body = up.body if up.body is not None else ctx.request.body
-        headers = _upstream_headers(ctx)
+        # A plugin with a retry hook owns retries: one connection attempt per try.
+        hooked = _has_retry_hook(collected)
         proxy_done = time.perf_counter()
-        try:
-            response = await self._upstream.send(
-                up.method,
-                url,
-                headers,
-                body,
-                Timeouts(
-                    up.connect_timeout_ms / 1000,
-                    up.read_timeout_ms / 1000,
-                    up.write_timeout_ms / 1000,
-                ),
-                up.retries,
-            )
-        except UpstreamError as exc:
-            log.warning("upstream %s failed: %s (request %s)", url, exc, ctx.request_id)
-            ctx.response_source = "error"
-            status, message = (
-                (504, "The upstream server is timing out")
-                if exc.timeout
-                else (502, "An invalid response was received from the upstream server")
-            )
-            await self._respond_exit(
-                ctx, responses.error(ctx, status, message), collected, send, started
-            )
-            return
+        while True:
+            url = f"{up.scheme}://{_authority(up.host, up.port, up.scheme)}{up.path}"
+            if up.query:
+                url += "?" + up.query
+            try:
+                response = await self._upstream.send(
+                    up.method,
+                    url,
+                    _upstream_headers(ctx),
+                    up.body if up.body is not None else ctx.request.body,
+                    Timeouts(
+                        up.connect_timeout_ms / 1000,
+                        up.read_timeout_ms / 1000,
+                        up.write_timeout_ms / 1000,
+                    ),
+                    0 if hooked else up.retries,
+                )
+            except UpstreamError as exc:
+                log.warning("upstream %s failed: %s (request %s)", url, exc, ctx.request_id)
+                if hooked and await _retry(ctx, collected, UpstreamFailure(exc.kind, 0, exc.sent)):
+                    continue
+                ctx.response_source = "error"
+                status, message = (
+                    (504, "The upstream server is timing out")
+                    if exc.timeout
+                    else (502, "An invalid response was received from the upstream server")
+                )
+                await self._respond_exit(
+                    ctx, responses.error(ctx, status, message), collected, send, started
+                )
+                return
+            if (
+                hooked
+                and response.status >= 400
+                and await _retry(ctx, collected, UpstreamFailure("status", response.status))
+            ):
+                # Never read: the failed answer must not reach the client.
+                response.close()
+                continue
+            break
         try:
             waited = int((time.perf_counter() - proxy_done) * 1000)
             head = ResponseHead(
@@ -283,16 +310,43 @@ async def _run_rewrite(
 async def _run_access(
     pipeline: Pipeline, ctx: RequestContext, collected: list[Instance]
 ) -> Exit | None:
+    exit_: Exit | None = None
     for slot in pipeline.slots:
         inst = slot.pick(ctx.consumer.id if ctx.consumer else None)
         if inst is None:
             continue
+        # As Kong: after an exit the remaining access handlers are skipped, but their plugins are
+        # still collected, so their response phases run on the exit response.
         collected.append(inst)
-        if "access" in inst.phases:
+        if exit_ is None and "access" in inst.phases:
             exit_ = await inst.handler.access(ctx)
-            if exit_ is not None:
-                return exit_
-    return None
+    return exit_
+
+
+_RETRY_HOOKS: dict[type[Handler], bool] = {}
+
+
+def _has_retry_hook(collected: list[Instance]) -> bool:
+    for inst in collected:
+        cls = type(inst.handler)
+        hooked = _RETRY_HOOKS.get(cls)
+        if hooked is None:
+            hooked = _RETRY_HOOKS[cls] = cls.overrides("retry")
+        if hooked:
+            return True
+    return False
+
+
+async def _retry(ctx: RequestContext, collected: list[Instance], failure: UpstreamFailure) -> bool:
+    """Ask the retry hooks, in plugin order, whether to try again; the first yes wins."""
+    for inst in collected:
+        if _RETRY_HOOKS.get(type(inst.handler)):
+            try:
+                if await inst.handler.retry(ctx, failure):
+                    return True
+            except Exception:
+                log.exception("retry hook of %s failed (request %s)", inst.name, ctx.request_id)
+    return False
 
 
 def _target(ctx: RequestContext, upstream_path: str) -> None:

@@ -6,7 +6,9 @@ headers added beyond what HTTP/1.1 framing needs.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 from yarl import URL
@@ -36,12 +38,24 @@ class Timeouts:
     write_s: float
 
 
-class UpstreamError(Exception):
-    """The upstream could not be reached or did not answer in time."""
+ErrorKind = Literal["error", "timeout", "invalid_header"]
 
-    def __init__(self, message: str, *, timeout: bool) -> None:
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, did not answer in time, or answered garbage.
+
+    `kind` uses nginx's `proxy_next_upstream` words; `sent` is False only when the connection
+    could not be opened, so the request certainly never reached the upstream.
+    """
+
+    def __init__(self, message: str, *, kind: ErrorKind, sent: bool) -> None:
         super().__init__(message)
-        self.timeout = timeout
+        self.kind: ErrorKind = kind
+        self.sent = sent
+
+    @property
+    def timeout(self) -> bool:
+        return self.kind == "timeout"
 
 
 class UpstreamClient:
@@ -82,32 +96,47 @@ class UpstreamClient:
     ) -> aiohttp.ClientResponse:
         """Send a request; connection failures (nothing sent yet) are retried up to `retries`.
 
-        The caller must `release()` the returned response.
+        Raises `UpstreamError` once the response head could not be had. The connect and read
+        timeouts are aiohttp's socket timers. aiohttp has no write timer (its read timer starts
+        once the body is written), so the whole wait for the head is also bounded by
+        connect + write + read: a stalled body write fails at the latest by then.
+        The caller must `release()` the response.
         """
         assert self._session is not None, "UpstreamClient.start() was not called"
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
         )
         target = URL(url, encoded=True)
+        bound = timeouts.connect_s + timeouts.write_s + timeouts.read_s
         attempt = 0
         while True:
             try:
-                return await self._session.request(
-                    method,
-                    target,
-                    headers=headers,
-                    data=body if body else None,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    compress=None,
-                )
+                async with asyncio.timeout(bound):
+                    return await self._session.request(
+                        method,
+                        target,
+                        headers=headers,
+                        data=body if body else None,
+                        timeout=timeout,
+                        allow_redirects=False,
+                        compress=None,
+                    )
             except aiohttp.ClientConnectorError as exc:
                 if attempt >= retries:
                     raise UpstreamError(
-                        f"failed to connect to upstream: {exc}", timeout=False
+                        f"failed to connect to upstream: {exc}", kind="error", sent=False
                     ) from exc
                 attempt += 1
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise UpstreamError(
+                    "upstream connect timed out", kind="timeout", sent=False
+                ) from exc
             except TimeoutError as exc:
-                raise UpstreamError("upstream timed out", timeout=True) from exc
+                raise UpstreamError("upstream timed out", kind="timeout", sent=True) from exc
+            except aiohttp.ClientResponseError as exc:
+                # aiohttp wraps an unparsable status line or header block in this error.
+                raise UpstreamError(
+                    f"invalid upstream response: {exc.message}", kind="invalid_header", sent=True
+                ) from exc
             except aiohttp.ClientError as exc:
-                raise UpstreamError(f"upstream error: {exc}", timeout=False) from exc
+                raise UpstreamError(f"upstream error: {exc}", kind="error", sent=True) from exc

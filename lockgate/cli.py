@@ -35,9 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--key", type=Path, help="key path (default: data dir/cluster.key)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing pair")
 
+    from lockgate import admin_command
     from lockgate.deck import command as deck_command
 
     deck_command.add_parser(sub)
+    admin_command.add_parser(sub)
     return parser
 
 
@@ -47,6 +49,7 @@ def _logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours says what migrated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +72,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _logging()
         from control_plane.main import serve as serve_cp
 
-        asyncio.run(serve_cp(settings.control_plane()))
+        cp = settings.control_plane()
+        asyncio.run(serve_cp(cp, revision_poll_s=cp.revision_poll_s))
         return 0
     if args.command == "data-plane":
         _logging()
@@ -77,7 +81,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         from data_plane.main import serve as serve_dp
 
-        uvloop.run(serve_dp(settings.data_plane()))
+        dp = settings.data_plane()
+        uvloop.run(serve_dp(dp, snapshot_cache=dp.snapshot_cache, heartbeat_s=dp.heartbeat_s))
         return 0
     if args.command == "cert":
         base = settings.data_dir(os.environ)
@@ -89,6 +94,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         certs.generate(cert_path, key_path)
         print(f"wrote {cert_path} and {key_path}")
         return 0
+    if args.command == "admin":
+        from lockgate import admin_command
+
+        return admin_command.run(args, dict(os.environ))
     if args.command == "deck":
         from lockgate.deck import command as deck_command
 

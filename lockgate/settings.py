@@ -49,6 +49,10 @@ class ControlPlaneSettings:
     cluster_listen: Listen
     admin_token: str | None
     tls: ClusterTLS
+    redis_url: str | None = None
+    """LOCKGATE_REDIS_URL: the credential cache shared with the data planes (None: no Redis)."""
+    revision_poll_s: float = 0.3
+    """LOCKGATE_CP_REVISION_POLL_S: how often writes of other control planes are looked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,35 @@ class DataPlaneSettings:
     node_id: str
     hostname: str
     labels: Mapping[str, str]
+    redis_url: str | None = None
+    """LOCKGATE_REDIS_URL: L2 of the key-auth lookup chain (None: no Redis)."""
+    redis_timeout_s: float = 0.1
+    """LOCKGATE_REDIS_TIMEOUT: seconds a Redis lookup may take before the control plane is asked."""
+    snapshot_cache: Path | None = None
+    """LOCKGATE_DP_SNAPSHOT_CACHE: file keeping the last applied snapshot (None: off)."""
+    heartbeat_s: float = 5.0
+    """LOCKGATE_DP_HEARTBEAT_S: heartbeat interval; the CP marks a node disconnected after 3."""
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip()
     return value or default
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
+    value = _get(env, name, default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise SettingsError(f"{name}: expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    value = _get(env, name, "off")
+    return None if value.lower() == "off" else Path(value).resolve()
 
 
 def data_dir(env: Mapping[str, str]) -> Path:
@@ -95,6 +123,8 @@ def control_plane(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
             _get(env, "LOCKGATE_CLUSTER_LISTEN", "0.0.0.0:8005"), "LOCKGATE_CLUSTER_LISTEN"
         ),
         admin_token=env.get("LOCKGATE_ADMIN_TOKEN") or None,
+        redis_url=env.get("LOCKGATE_REDIS_URL", "").strip() or None,
+        revision_poll_s=_seconds(env, "LOCKGATE_CP_REVISION_POLL_S", "0.3"),
         tls=cluster_tls(env, base),
     )
 
@@ -121,4 +151,8 @@ def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
         node_id=_get(env, "LOCKGATE_NODE_ID", str(uuid.uuid4())),
         hostname=_get(env, "LOCKGATE_NODE_HOSTNAME", socket.gethostname()),
         labels=labels,
+        redis_url=env.get("LOCKGATE_REDIS_URL", "").strip() or None,
+        redis_timeout_s=_seconds(env, "LOCKGATE_REDIS_TIMEOUT", "0.1"),
+        snapshot_cache=_optional_path(env, "LOCKGATE_DP_SNAPSHOT_CACHE"),
+        heartbeat_s=_seconds(env, "LOCKGATE_DP_HEARTBEAT_S", "5"),
     )

@@ -77,6 +77,10 @@ def run_up(env: Mapping[str, str], data_planes: int) -> int:
         dp_env = dict(base_env)
         dp_env["LOCKGATE_CONTROL_PLANE"] = env.get("LOCKGATE_CONTROL_PLANE") or cluster
         dp_env["LOCKGATE_NODE_ID"] = _node_id(cp.data_dir, index)
+        # Restarts serve the last config at once, even while the control plane is down.
+        dp_env.setdefault(
+            "LOCKGATE_DP_SNAPSHOT_CACHE", str(cp.data_dir / f"data-plane-{index}.snapshot")
+        )
         status = dp.status_listen
         dp_env["LOCKGATE_STATUS_LISTEN"] = f"{status.host}:{status.port + index - 1}"
         procs.append(subprocess.Popen([*command, "data-plane"], env=dp_env))

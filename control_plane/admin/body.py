@@ -28,6 +28,11 @@ async def read_body(request: Request) -> dict[str, Any]:
         raise bad_request("Cannot parse JSON body") from None
     if not isinstance(value, dict):
         raise bad_request("Cannot parse JSON body")
+    try:
+        # `\ud800` escapes decode to lone surrogates, which no database column can store.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request("Cannot parse JSON body") from None
     return value
 
 

@@ -3,13 +3,13 @@
 Each factory returns an endpoint for one kind, optionally nested under a parent
 (`/services/{service}/routes`): the parent is resolved from the path (404 if missing), lists
 are filtered by it, and writes set the child's foreign key to it (the path wins over the body).
+The write steps (`insert_new`, `apply_patch`, `upsert`) are shared with the foreign-entity
+endpoints (`/routes/{route}/service`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +18,19 @@ from fastapi.responses import JSONResponse, Response
 
 from control_plane.admin.body import read_body
 from control_plane.admin.context import AdminContext
-from control_plane.admin.errors import INVALID_OFFSET, INVALID_SIZE, AdminError, not_found
+from control_plane.admin.errors import not_found
 from control_plane.admin.kinds import AUTO_FIELDS, Kind
+from control_plane.admin.listing import fetch_page, page_body, parse_page_query
 from control_plane.store.errors import UniqueViolation
 from control_plane.store.protocol import Reader, Writer
 from control_plane.store.validation import check_id, is_uuid, resolve_refs
 from gateway.entities import Entity, now_s
+from gateway.plugins.base import Plugin as PluginType
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-DEFAULT_SIZE = 100
-MAX_SIZE = 1000
+Available = Mapping[str, PluginType[Any]]
+Written = tuple[Entity, dict[str, Any]]
+"""A stored entity and the fields its response shows once (a generated key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class Parent:
         return ref is not None and ref.id == parent.id
 
 
-def _input(body: dict[str, Any]) -> dict[str, Any]:
+def client_input(body: dict[str, Any]) -> dict[str, Any]:
     """Client input without the auto fields the server sets."""
     return {k: v for k, v in body.items() if k not in AUTO_FIELDS}
 
@@ -80,7 +83,7 @@ def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _respond(kind: Kind, entity: Entity, shown: dict[str, Any], status: int) -> JSONResponse:
+def respond(kind: Kind, entity: Entity, shown: dict[str, Any], status: int) -> JSONResponse:
     return JSONResponse({**kind.render(entity), **shown}, status_code=status)
 
 
@@ -93,54 +96,69 @@ def _store(writer: Writer, entity: Entity, shown: dict[str, Any], *, insert: boo
         raise
 
 
-def _paging(request: Request) -> tuple[int, int | None, bool]:
-    raw_size = request.query_params.get("size")
-    size = DEFAULT_SIZE
-    if raw_size is not None:
-        if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_SIZE:
-            raise AdminError(
-                400,
-                {
-                    "code": INVALID_SIZE,
-                    "name": "invalid size",
-                    "message": f"size must be an integer between 1 and {MAX_SIZE}",
-                },
-            )
-        size = int(raw_size)
-    raw_offset = request.query_params.get("offset")
-    if raw_offset is None:
-        return size, None, raw_size is not None
-    try:
-        after = int(base64.urlsafe_b64decode(raw_offset.encode()).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise AdminError(
-            400,
-            {
-                "code": INVALID_OFFSET,
-                "name": "invalid offset",
-                "message": f"'{raw_offset}' is not a valid offset: bad base64 encoding",
-            },
-        ) from None
-    return size, after, raw_size is not None
+def insert_new(
+    writer: Writer, kind: Kind, data: dict[str, Any], now: int, available: Available
+) -> Written:
+    """Validate client input for a new entity and insert it."""
+    check_id(data)
+    prepared = kind.prepare(data, now, True)
+    ready = resolve_refs(writer, prepared.data)
+    entity = kind.build({**ready, "created_at": now, "updated_at": now}, available)
+    _store(writer, entity, prepared.shown, insert=True)
+    return entity, prepared.shown
+
+
+def apply_patch(
+    writer: Writer,
+    kind: Kind,
+    existing: Entity,
+    data: dict[str, Any],
+    now: int,
+    available: Available,
+) -> Written:
+    """Merge client input into `existing` and store the result."""
+    data = {k: v for k, v in data.items() if k != "id"}
+    prepared = kind.prepare(data, now, False)
+    patch = resolve_refs(writer, prepared.data)
+    merged = _merge(existing.model_dump(mode="json"), patch)
+    entity = kind.build({**merged, "updated_at": now}, available)
+    _store(writer, entity, prepared.shown, insert=False)
+    return entity, prepared.shown
+
+
+def upsert(
+    writer: Writer,
+    kind: Kind,
+    existing: Entity | None,
+    data: dict[str, Any],
+    now: int,
+    available: Available,
+) -> Written:
+    """Replace `existing` with client input (defaults for what it omits), or create it."""
+    check_id(data)
+    prepared = kind.prepare(data, now, True)
+    ready = resolve_refs(writer, prepared.data)
+    if existing is not None:
+        ready["id"] = existing.id
+    created = existing.created_at if existing is not None else now
+    entity = kind.build({**ready, "created_at": created, "updated_at": now}, available)
+    _store(writer, entity, prepared.shown, insert=existing is None)
+    return entity, prepared.shown
 
 
 def list_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        size, after, sized = _paging(request)
+        query = parse_page_query(request.query_params)
 
         def run(reader: Reader) -> tuple[list[Entity], int | None]:
             where = None
             if parent is not None:
                 where = {parent.column: parent.resolve(reader, request).id}
-            return reader.page(kind.model, where, after, size)
+            return fetch_page(reader, kind.model, where, query)
 
         items, cursor = await ctx.read(run)
-        body: dict[str, Any] = {"data": [kind.render(e) for e in items], "next": None}
-        if cursor is not None:
-            token = base64.urlsafe_b64encode(str(cursor).encode()).decode()
-            body["offset"] = token
-            body["next"] = f"{request.url.path}?offset={token}" + (f"&size={size}" if sized else "")
-        return JSONResponse(body)
+        rendered = [kind.render(e) for e in items]
+        return JSONResponse(page_body(request.url.path, query, rendered, cursor))
 
     return endpoint
 
@@ -151,20 +169,14 @@ def create_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None)
         now = now_s()
         available = ctx.plugins()
 
-        def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
-            owner = parent.resolve(writer, request) if parent else None
-            data = _input(body)
-            check_id(data)
-            prepared = kind.prepare(data, now, True)
-            data = resolve_refs(writer, prepared.data)
-            if parent is not None and owner is not None:
-                data[parent.field] = {"id": owner.id}
-            entity = kind.build({**data, "created_at": now, "updated_at": now}, available)
-            _store(writer, entity, prepared.shown, insert=True)
-            return entity, prepared.shown
+        def run(writer: Writer) -> Written:
+            data = client_input(body)
+            if parent is not None:
+                data[parent.field] = {"id": parent.resolve(writer, request).id}
+            return insert_new(writer, kind, data, now, available)
 
         entity, shown = await ctx.write(run)
-        return _respond(kind, entity, shown, 201)
+        return respond(kind, entity, shown, 201)
 
     return endpoint
 
@@ -184,7 +196,7 @@ def get_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) ->
         found = await ctx.read(lambda r: _locate(r, kind, parent, request))
         if found is None:
             raise not_found()
-        return _respond(kind, found, {}, 200)
+        return respond(kind, found, {}, 200)
 
     return endpoint
 
@@ -195,21 +207,14 @@ def patch_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) 
         now = now_s()
         available = ctx.plugins()
 
-        def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
+        def run(writer: Writer) -> Written:
             existing = _locate(writer, kind, parent, request)
             if existing is None:
                 raise not_found()
-            data = _input(body)
-            data.pop("id", None)
-            prepared = kind.prepare(data, now, False)
-            patch = resolve_refs(writer, prepared.data)
-            merged = _merge(existing.model_dump(mode="json"), patch)
-            entity = kind.build({**merged, "updated_at": now}, available)
-            _store(writer, entity, prepared.shown, insert=False)
-            return entity, prepared.shown
+            return apply_patch(writer, kind, existing, client_input(body), now, available)
 
         entity, shown = await ctx.write(run)
-        return _respond(kind, entity, shown, 200)
+        return respond(kind, entity, shown, 200)
 
     return endpoint
 
@@ -221,28 +226,21 @@ def put_endpoint(ctx: AdminContext, kind: Kind, parent: Parent | None = None) ->
         now = now_s()
         available = ctx.plugins()
 
-        def run(writer: Writer) -> tuple[Entity, dict[str, Any]]:
+        def run(writer: Writer) -> Written:
             owner = parent.resolve(writer, request) if parent else None
             existing = kind.locate(writer, ident)
             if existing is not None and not _owned(parent, owner, existing):
                 raise not_found()
             if existing is None and kind.endpoint_key is None and not is_uuid(ident):
                 raise not_found()
-            data = {k: v for k, v in _input(body).items() if k != "id"}
+            data = {k: v for k, v in client_input(body).items() if k != "id"}
             data.update(kind.identity(ident))
-            prepared = kind.prepare(data, now, True)
-            data = resolve_refs(writer, prepared.data)
             if parent is not None and owner is not None:
                 data[parent.field] = {"id": owner.id}
-            if existing is not None:
-                data["id"] = existing.id
-            created = existing.created_at if existing is not None else now
-            entity = kind.build({**data, "created_at": created, "updated_at": now}, available)
-            _store(writer, entity, prepared.shown, insert=existing is None)
-            return entity, prepared.shown
+            return upsert(writer, kind, existing, data, now, available)
 
         entity, shown = await ctx.write(run)
-        return _respond(kind, entity, shown, 200)
+        return respond(kind, entity, shown, 200)
 
     return endpoint
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import socket
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +25,9 @@ def _version() -> str:
 
 
 def add_info_routes(app: FastAPI, ctx: AdminContext) -> None:
+    """Mount `GET /` (version, node, plugins), `GET /status` and `GET /plugins/enabled`."""
+    node_id = str(uuid.uuid4())
+
     @app.get("/")
     async def root() -> dict[str, Any]:
         plugins = ctx.plugins()
@@ -35,6 +39,8 @@ def add_info_routes(app: FastAPI, ctx: AdminContext) -> None:
             "tagline": "Welcome to lockgate",
             "version": _version(),
             "hostname": socket.gethostname(),
+            "node_id": node_id,
+            "configuration": {"role": "control_plane", "admin_gui_listen": None},
             "plugins": {
                 "available_on_server": {
                     name: {"version": p.version, "priority": p.priority}

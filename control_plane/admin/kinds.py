@@ -19,7 +19,15 @@ from control_plane.store.validation import (
     is_uuid,
 )
 from gateway.credentials import hash_key
-from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
+from gateway.entities import (
+    Consumer,
+    Entity,
+    KeyAuthCredential,
+    Plugin,
+    Route,
+    Service,
+    now_s,
+)
 from gateway.plugins.base import Plugin as PluginType
 
 AUTO_FIELDS = ("created_at", "updated_at")
@@ -107,8 +115,12 @@ def _prepare_credential(data: dict[str, Any], now: int, creating: bool) -> Prepa
 
 
 def _render_credential(entity: Entity) -> dict[str, Any]:
+    """The credential as reads show it: no key, no hash, and `ttl` the seconds it has left."""
     body = entity.model_dump(mode="json")
     body.pop("key_hash", None)  # the key is shown once, on create; its hash never
+    expires_at = body.get("expires_at")
+    if isinstance(expires_at, int):
+        body["ttl"] = max(0, expires_at - now_s())
     return body
 
 

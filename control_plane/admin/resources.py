@@ -7,7 +7,11 @@ from fastapi import FastAPI
 from control_plane.admin import crud
 from control_plane.admin.context import AdminContext
 from control_plane.admin.crud import Parent
+from control_plane.admin.foreign import add_foreign_routes
 from control_plane.admin.kinds import CONSUMERS, CREDENTIALS, PLUGINS, ROUTES, SERVICES, Kind
+from control_plane.admin.openapi import operation
+
+ENTITY_KINDS = [SERVICES, ROUTES, CONSUMERS, PLUGINS, CREDENTIALS]
 
 
 def _collection(
@@ -19,10 +23,19 @@ def _collection(
     *,
     create: bool = True,
 ) -> None:
-    app.add_api_route(path, crud.list_endpoint(ctx, kind, parent), methods=["GET"])
+    app.add_api_route(
+        path,
+        crud.list_endpoint(ctx, kind, parent),
+        methods=["GET"],
+        openapi_extra=operation(path, None, listing=True, summary=f"List {kind.entity_name}"),
+    )
     if create:
         app.add_api_route(
-            path, crud.create_endpoint(ctx, kind, parent), methods=["POST"], status_code=201
+            path,
+            crud.create_endpoint(ctx, kind, parent),
+            methods=["POST"],
+            status_code=201,
+            openapi_extra=operation(path, kind, summary=f"Create in {kind.entity_name}"),
         )
 
 
@@ -32,20 +45,38 @@ def _item(
     path: str,
     kind: Kind,
     parent: Parent | None = None,
-    *,
-    put: bool = True,
 ) -> None:
-    app.add_api_route(path, crud.get_endpoint(ctx, kind, parent), methods=["GET"])
-    app.add_api_route(path, crud.patch_endpoint(ctx, kind, parent), methods=["PATCH"])
-    if put:
-        app.add_api_route(path, crud.put_endpoint(ctx, kind, parent), methods=["PUT"])
+    name = kind.entity_name
     app.add_api_route(
-        path, crud.delete_endpoint(ctx, kind, parent), methods=["DELETE"], status_code=204
+        path,
+        crud.get_endpoint(ctx, kind, parent),
+        methods=["GET"],
+        openapi_extra=operation(path, None, summary=f"Read one of {name}"),
+    )
+    app.add_api_route(
+        path,
+        crud.patch_endpoint(ctx, kind, parent),
+        methods=["PATCH"],
+        openapi_extra=operation(path, kind, summary=f"Update one of {name}"),
+    )
+    app.add_api_route(
+        path,
+        crud.put_endpoint(ctx, kind, parent),
+        methods=["PUT"],
+        openapi_extra=operation(path, kind, summary=f"Create or replace one of {name}"),
+    )
+    app.add_api_route(
+        path,
+        crud.delete_endpoint(ctx, kind, parent),
+        methods=["DELETE"],
+        status_code=204,
+        openapi_extra=operation(path, None, summary=f"Delete one of {name}"),
     )
 
 
 def add_entity_routes(app: FastAPI, ctx: AdminContext) -> None:
-    """Mount services, routes, consumers, key-auth credentials and plugins, flat and nested."""
+    """Mount services, routes, consumers, key-auth credentials and plugins: flat, nested under
+    their parents, and the foreign-entity paths (`/routes/{route}/service`)."""
     service = Parent(SERVICES, "service", "service")
     route = Parent(ROUTES, "route", "route")
     consumer = Parent(CONSUMERS, "consumer", "consumer")
@@ -61,6 +92,7 @@ def add_entity_routes(app: FastAPI, ctx: AdminContext) -> None:
     _item(app, ctx, "/routes/{id}", ROUTES)
     _collection(app, ctx, "/routes/{route}/plugins", PLUGINS, route)
     _item(app, ctx, "/routes/{route}/plugins/{id}", PLUGINS, route)
+    add_foreign_routes(app, ctx, "/routes", ROUTES, "service", SERVICES)
 
     _collection(app, ctx, "/consumers", CONSUMERS)
     _item(app, ctx, "/consumers/{id}", CONSUMERS)
@@ -69,9 +101,13 @@ def add_entity_routes(app: FastAPI, ctx: AdminContext) -> None:
     _collection(app, ctx, "/consumers/{consumer}/plugins", PLUGINS, consumer)
     _item(app, ctx, "/consumers/{consumer}/plugins/{id}", PLUGINS, consumer)
 
-    # A credential needs its consumer: it is created under /consumers/{c}/key-auth.
+    # A credential needs its consumer: it is created under /consumers/{c}/key-auth (or with
+    # PUT /key-auths/{id} and a `consumer` in the body).
     _collection(app, ctx, "/key-auths", CREDENTIALS, create=False)
-    _item(app, ctx, "/key-auths/{id}", CREDENTIALS, put=False)
+    _item(app, ctx, "/key-auths/{id}", CREDENTIALS)
+    add_foreign_routes(app, ctx, "/key-auths", CREDENTIALS, "consumer", CONSUMERS)
 
     _collection(app, ctx, "/plugins", PLUGINS)
     _item(app, ctx, "/plugins/{id}", PLUGINS)
+    for field, target in (("service", SERVICES), ("route", ROUTES), ("consumer", CONSUMERS)):
+        add_foreign_routes(app, ctx, "/plugins", PLUGINS, field, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -10,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from control_plane.store import tables
 from control_plane.store.errors import ForeignKeyViolation, UniqueViolation
 from control_plane.store.protocol import Where
+from control_plane.store.sql_audit import AuditBatch, created, entity_change
 from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
 
 E = TypeVar("E", bound=Entity)
@@ -24,13 +26,17 @@ def _ref(value: str | None) -> dict[str, str] | None:
 
 
 class SqlTx:
-    """One transaction. Writes record what cached lookups they invalidate (see ChangeEvent)."""
+    """One transaction. Writes record what cached lookups they invalidate (see ChangeEvent)
+    and add one audit entry per entity change to `audit` (which writes them in batches as
+    they come; the store flushes the rest before committing). Without `audit` (a read
+    transaction) every write raises."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, audit: AuditBatch | None = None) -> None:
         self._conn = conn
         self._changed = False
         self.key_hashes: set[str] = set()
         self.consumer_ids: set[str] = set()
+        self.audit = audit
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -89,7 +95,27 @@ class SqlTx:
         data = entity.model_dump_json()
         self._conn.execute(insert(spec.table).values(id=entity.id, data=data, **columns))
         self._changed = True
-        self._track(None, entity)
+        self._track(spec, None, entity)
+
+    def insert_many(self, entities: Sequence[Entity]) -> None:
+        """Insert entities of one kind in one statement, without per-row checks: the caller
+        has checked their unique values and references in this transaction (the database's
+        constraints remain the backstop). Audited and tracked like `insert`."""
+        if not entities:
+            return
+        spec = _spec(type(entities[0]))
+        audit = self._audit()
+        rows: list[dict[str, Any]] = []
+        for entity in entities:
+            if type(entity) is not spec.model:
+                raise TypeError(f"insert_many: {type(entity).__name__} among {spec.name}")
+            data = entity.model_dump_json()
+            rows.append({"id": entity.id, "data": data, **spec.columns(entity)})
+            audit.add(created(spec.name, entity, data))
+            if isinstance(entity, KeyAuthCredential):
+                self.key_hashes.add(entity.key_hash)
+        self._conn.execute(insert(spec.table), rows)
+        self._changed = True
 
     def update(self, entity: Entity) -> None:
         spec = _spec(type(entity))
@@ -103,7 +129,7 @@ class SqlTx:
             update(spec.table).where(spec.table.c.id == entity.id).values(data=data, **columns)
         )
         self._changed = True
-        self._track(old, entity)
+        self._track(spec, old, entity)
 
     def delete(self, model: type[Entity], entity_id: str, *, cascade: bool = True) -> None:
         spec = _spec(model)
@@ -114,7 +140,7 @@ class SqlTx:
             self._cascade(model, entity_id)
         self._conn.execute(delete(spec.table).where(spec.table.c.id == entity_id))
         self._changed = True
-        self._track(old, None)
+        self._track(spec, old, None)
 
     def _cascade(self, model: type[Entity], entity_id: str) -> None:
         if model is Service:
@@ -158,7 +184,13 @@ class SqlTx:
             }
         return {column: value}
 
-    def _track(self, old: Entity | None, new: Entity | None) -> None:
+    def _audit(self) -> AuditBatch:
+        if self.audit is None:
+            raise RuntimeError("a read transaction cannot write")
+        return self.audit
+
+    def _track(self, spec: tables.Spec, old: Entity | None, new: Entity | None) -> None:
+        self._audit().add(entity_change(spec.name, old, new))
         for entity in (old, new):
             if isinstance(entity, KeyAuthCredential):
                 self.key_hashes.add(entity.key_hash)

@@ -1,4 +1,9 @@
-"""The relational schema: one table per entity kind, plus the revision counter.
+"""The relational schema at the newest migration: one table per entity kind, the revision
+counter, admin tokens and the audit log.
+
+The migrations in `control_plane/store/migrations/versions` create these tables; a contract test
+checks that the migrated schema matches this module, so change both together (a new migration
+for every schema change).
 
 Each entity table stores the whole entity as JSON in `data` and copies into columns only what
 the database must enforce or index: the id, unique values, foreign keys. `seq` gives a stable
@@ -14,9 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
+    Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -26,7 +34,9 @@ from sqlalchemy import (
 
 from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Kept in `lockgate_schema` so a Lockgate older than the migrations (which checked only this
+number) refuses a newer database; the migration revision in `alembic_version` is what counts."""
 
 metadata = MetaData()
 
@@ -65,7 +75,8 @@ keyauth_credentials = _entity_table(
     "keyauth_credentials",
     Column("consumer_id", String(36), _fk("consumers.id"), nullable=False, index=True),
     Column("key_hash", String(64), nullable=False, unique=True),
-    Column("expires_at", Integer),
+    # 64-bit; on SQLite the 0001 INTEGER column already is (migration 0002 widens PostgreSQL's)
+    Column("expires_at", BigInteger().with_variant(Integer(), "sqlite")),
 )
 plugins = _entity_table(
     "plugins",
@@ -88,6 +99,34 @@ schema_meta = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger),
+    Column("expires_at", BigInteger),
+)
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("at", Double, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("entity_id", String(36)),
+    Column("entity_name", String(255)),
+    Column("diff", Text, nullable=False),
+    Column("request_id", String(255)),
+    Index("ix_audit_log_at", "at"),
 )
 
 

@@ -159,12 +159,103 @@ def expand_service_url(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_NAME_LENGTH = 255
+"""Longest name, username, custom_id or instance_name (the database columns' width)."""
+
+_NO_PATH_PROTOCOLS = frozenset({"tcp", "tls", "udp", "grpc", "grpcs", "tls_passthrough"})
+_ROUTE_PROTOCOL_SETS = (
+    frozenset({"http", "https"}),
+    frozenset({"tcp", "tls", "udp"}),
+    frozenset({"tls_passthrough"}),
+    frozenset({"grpc", "grpcs"}),
+)
+_ROUTE_PROTOCOLS: frozenset[str] = frozenset(p for group in _ROUTE_PROTOCOL_SETS for p in group)
+
+
+def _field_error(path: str, message: str) -> SchemaViolation:
+    return SchemaViolation({path: message}, [(path, message)])
+
+
+def _check_columns(data: Mapping[str, Any], *fields: str) -> None:
+    """Values stored in indexed columns: bounded length and no NUL (PostgreSQL refuses it)."""
+    errors: list[SchemaViolation] = []
+    for field in fields:
+        value = data.get(field)
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_NAME_LENGTH:
+            errors.append(_field_error(field, f"length must be at most {MAX_NAME_LENGTH}"))
+        elif "\x00" in value:
+            errors.append(_field_error(field, "invalid value: contains a NUL character"))
+    if errors:
+        raise merge(errors)
+
+
 def build_service(data: Mapping[str, Any]) -> Service:
-    return _validate(Service, expand_service_url(data))
+    expanded = expand_service_url(data)
+    _check_columns(expanded, "name")
+    service = _validate(Service, expanded)
+    if service.protocol in _NO_PATH_PROTOCOLS and service.path is not None:
+        msg = "failed conditional validation given value of field 'protocol'"
+        raise SchemaViolation(
+            {"@entity": [msg], "path": "value must be null"},
+            [("@entity", msg), ("path", "value must be null")],
+        )
+    return service
+
+
+def _check_hosts(hosts: list[str] | None) -> str | None:
+    for host in hosts or []:
+        if host.count("*") > 1:
+            return "invalid wildcard: must have at most one wildcard"
+        labels = host.split(".")
+        if "*" in host and not (labels[0] == "*" or labels[-1] == "*"):
+            return "invalid wildcard: must be placed at leftmost or rightmost label"
+        if not host or any(not label for label in labels) or "\x00" in host:
+            return f"invalid value: {host}"
+    return None
+
+
+def _route_field_errors(route: Route) -> list[SchemaViolation]:
+    """Kong's per-field route rules the model does not state."""
+    errors: list[SchemaViolation] = []
+    protocols = set(route.protocols)
+    unknown = sorted(protocols - _ROUTE_PROTOCOLS)
+    if unknown:
+        names = ", ".join(sorted(_ROUTE_PROTOCOLS))
+        errors.append(_field_error("protocols", f"expected one of: {names}"))
+    elif not any(protocols <= allowed for allowed in _ROUTE_PROTOCOL_SETS):
+        sets = ", ".join(
+            "(" + ", ".join(f"'{p}'" for p in sorted(group)) + ")" for group in _ROUTE_PROTOCOL_SETS
+        )
+        errors.append(_field_error("protocols", f"these sets are mutually exclusive: {sets}"))
+    host_error = _check_hosts(route.hosts)
+    if host_error is not None:
+        errors.append(_field_error("hosts", host_error))
+    if route.headers and any(name.lower() == "host" for name in route.headers):
+        msg = "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+        errors.append(_field_error("headers", msg))
+    if protocols & {"grpc", "grpcs"}:
+        if route.strip_path:
+            errors.append(_field_error("strip_path", "value must be false"))
+        if route.methods:
+            errors.append(_field_error("methods", "value must be null"))
+    return errors
 
 
 def build_route(data: Mapping[str, Any]) -> Route:
+    _check_columns(data, "name")
+    protocols = data.get("protocols")
+    if (
+        isinstance(protocols, list)
+        and any(p in ("grpc", "grpcs") for p in protocols if isinstance(p, str))
+        and "strip_path" not in data
+    ):
+        data = {**data, "strip_path": False}  # Kong's default for gRPC routes
     route = _validate(Route, data)
+    field_errors = _route_field_errors(route)
+    if field_errors:
+        raise merge(field_errors)
     protocols = set(route.protocols)
     matchers = {
         "methods": route.methods,
@@ -192,6 +283,7 @@ def build_route(data: Mapping[str, Any]) -> Route:
 
 
 def build_consumer(data: Mapping[str, Any]) -> Consumer:
+    _check_columns(data, "username", "custom_id")
     consumer = _validate(Consumer, data)
     if not consumer.username and not consumer.custom_id:
         msg = "at least one of these fields must be non-empty: 'custom_id', 'username'"
@@ -209,6 +301,7 @@ def build_credential(data: Mapping[str, Any]) -> KeyAuthCredential:
 
 def build_plugin(data: Mapping[str, Any], available: Mapping[str, PluginType[Any]]) -> Plugin:
     """Validate a plugin entity and its config; the stored config has defaults filled."""
+    _check_columns(data, "instance_name")
     errors: list[SchemaViolation] = []
     name = data.get("name")
     plugin_type = available.get(name) if isinstance(name, str) else None

@@ -48,6 +48,8 @@ class LLMRequest:
     model: str | None
     stream: bool
     prompt_tokens_estimate: int
+    include_usage: bool = False
+    """The client asked for a final usage chunk (`stream_options.include_usage`)."""
 
 
 def parse_body(raw: bytes, content_type: str | None, max_size: int) -> dict[str, Any] | None:
@@ -91,7 +93,10 @@ def normalize_request(
             )
 
     stream = False
-    if (body is not None and _lua_truthy(body.get("stream"))) or response_streaming == "always":
+    streams = (
+        body is not None and _lua_truthy(body.get("stream"))
+    ) or response_streaming == "always"
+    if streams and target.route_type != "llm/v1/embeddings":
         if response_streaming == "deny":
             raise LLMRequestError(400, STREAMING_DENIED)
         stream = True
@@ -104,22 +109,40 @@ def normalize_request(
     if stream:
         merged["stream"] = True
     options = target.model.options
-    for name in _MERGED_OPTIONS:
-        value = getattr(options, name)
-        if value is not None:
-            merged[name] = value
-    out = driver.to_format(merged, model, target.route_type)
+    if target.route_type != "llm/v1/embeddings":
+        for name in _MERGED_OPTIONS:
+            value = getattr(options, name)
+            if value is not None:
+                merged[name] = value
+    try:
+        out = driver.to_format(merged, model, target.route_type)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise LLMRequestError(
+            400, f"error transforming to {driver.name}://{target.route_type}"
+        ) from exc
     auth = target.auth
     if auth is not None and auth.uses_param and auth.param_location == "body":
         assert auth.param_name is not None
         if not (auth.allow_override and auth.param_name in out):
             out[auth.param_name] = auth.param_value
-    return LLMRequest(out, model, stream, estimate_prompt_tokens(body, stream))
+    stream_options = body.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+    return LLMRequest(out, model, stream, estimate_prompt_tokens(body, stream), include_usage)
 
 
 def _has_prompts(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
-    return (isinstance(messages, list) and len(messages) > 0) or isinstance(body.get("prompt"), str)
+    return (
+        (isinstance(messages, list) and len(messages) > 0)
+        or isinstance(body.get("prompt"), str)
+        or _has_input(body)
+    )
+
+
+def _has_input(body: dict[str, Any]) -> bool:
+    # Embeddings input: a string, or a non-empty list (of strings or token arrays).
+    value = body.get("input")
+    return isinstance(value, str) or (isinstance(value, list) and len(value) > 0)
 
 
 def _identify_format(body: dict[str, Any]) -> str:
@@ -129,6 +152,9 @@ def _identify_format(body: dict[str, Any]) -> str:
         formats.append("llm/v1/chat")
     if isinstance(body.get("prompt"), str):
         formats.append("llm/v1/completions")
+    if not formats and _has_input(body):
+        # `input` only identifies embeddings on its own: chat/completion bodies never carry it.
+        formats.append("llm/v1/embeddings")
     if len(formats) > 1:
         raise LLMRequestError(400, MULTIPLE_FORMATS)
     if not formats:
@@ -163,8 +189,10 @@ def estimate_prompt_tokens(body: dict[str, Any], stream: bool) -> int:
         for message in messages:
             if isinstance(message, dict):
                 words += _words(message.get("content"))
-    else:
+    elif "prompt" in body:
         words += _words(body.get("prompt"))
+    else:
+        words += _words(body.get("input"))
     return math.floor(words * (1.8 if stream else 1.0) + 0.5)
 
 

@@ -14,9 +14,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.llm.providers import KNOWN_PROVIDERS, SUPPORTED_PROVIDERS
+from gateway.llm.providers import KNOWN_PROVIDERS, SUPPORTED_PROVIDERS, driver_for
 
-RouteType = Literal["llm/v1/chat", "llm/v1/completions", "preserve"]
+RouteType = Literal["llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve"]
+
+# Kong's UNSUPPORTED_LOG_STATISTICS: (route_type, provider) pairs without usage reports.
+_NO_STATISTICS = {("llm/v1/completions", "anthropic")}
+_SELF_HOSTED = ("llama2", "ollama")
 
 
 class Record(BaseModel):
@@ -55,8 +59,8 @@ class Auth(Record):
 
     @model_validator(mode="after")
     def _cloud_identity(self) -> Auth:
-        # These sign requests for gemini/bedrock/azure; none of those drivers exist yet, so a
-        # set value would be ignored and the request sent unauthenticated or wrongly signed.
+        # These sign requests (GCP OAuth, AWS SigV4, Entra ID); Lockgate does not implement the
+        # signing, so a set value would be ignored and the request sent unauthenticated.
         unsupported = (
             "gcp_use_service_account",
             "gcp_service_account_json",
@@ -82,8 +86,8 @@ class Auth(Record):
 
 
 class ModelOptions(Record):
-    """Kong `model.options`. Provider-specific options of other providers are accepted as
-    stored values: Kong ignores them for the providers Lockgate implements."""
+    """Kong `model.options`. Options of a provider other than the target's are stored and
+    ignored, as in Kong."""
 
     max_tokens: int | None = None
     input_cost: float | None = Field(default=None, gt=0)
@@ -188,6 +192,34 @@ class Target(Record):
             )
         return self
 
+    @model_validator(mode="after")
+    def _provider_options(self) -> Target:
+        # Kong's entity checks, in Kong's order and with Kong's messages.
+        provider, options = self.model.provider, self.model.options
+        required = {
+            "llama2": ("llama2_format",),
+            "mistral": ("mistral_format",),
+            "anthropic": ("anthropic_version",),
+            "azure": ("azure_instance", "azure_api_version", "azure_deployment_id"),
+        }
+        for name in required.get(provider, ()):
+            if getattr(options, name) is None:
+                raise ValueError(f"must set 'model.options.{name}' for {provider} provider")
+        if provider in _SELF_HOSTED and options.upstream_url is None:
+            raise ValueError(
+                "must set 'model.options.upstream_url' for self-hosted providers/models"
+            )
+        if self.logging.log_statistics and (self.route_type, provider) in _NO_STATISTICS:
+            raise ValueError(
+                f"{provider} does not support statistics when route_type is {self.route_type}"
+            )
+        if self.route_type not in driver_for(provider, options).route_types:
+            raise ValueError(
+                f"route_type '{self.route_type}' is not supported for provider '{provider}' "
+                "by Lockgate yet"
+            )
+        return self
+
 
 Algorithm = Literal[
     "round-robin",
@@ -195,6 +227,7 @@ Algorithm = Literal[
     "lowest-latency",
     "lowest-usage",
     "priority",
+    "least-connections",
     "semantic",
 ]
 FailoverCriterion = Literal[
@@ -217,8 +250,8 @@ def _default_failover() -> list[FailoverCriterion]:
 
 
 class Balancer(Record):
-    """Kong `balancer`. Only weighted round-robin is implemented; the fields that tune other
-    algorithms are accepted (they do nothing under round-robin, as in Kong)."""
+    """Kong `balancer` (3.13 fields included). Every algorithm but `semantic` is implemented
+    (gateway/llm/balancer.py); `max_fails` > 0 turns the circuit breaker on."""
 
     algorithm: Algorithm = "round-robin"
     retries: int = Field(default=5, ge=0, le=32767)
@@ -232,13 +265,15 @@ class Balancer(Record):
     latency_strategy: Literal["tpot", "e2e"] = "tpot"
     hash_on_header: str = "X-Kong-LLM-Request-ID"
     slots: int = Field(default=10000, ge=10, le=65536)
+    max_fails: int = Field(default=0, ge=0, le=32767)
+    fail_timeout: int = Field(default=10000, ge=1, le=2147483646)
 
     @field_validator("algorithm")
     @classmethod
     def _algorithm(cls, value: str) -> str:
-        if value != "round-robin":
+        if value == "semantic":
             raise ValueError(
-                f"balancer algorithm '{value}' is not supported by Lockgate yet "
-                "(supported: round-robin)"
+                "balancer algorithm 'semantic' is not supported by Lockgate yet (it needs "
+                "embeddings and a vector database)"
             )
         return value

@@ -2,18 +2,56 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
+from gateway.context import RequestContext
 from gateway.headers import Headers
 from gateway.llm.providers.base import Driver, UpstreamURL
+from gateway.llm.request import LLMRequest
 from gateway.llm.schema import Auth, Target
 
 _LEADING_SLASHES = re.compile(r"^/*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def resolve_url(target: Target, driver: Driver, model: str, client_path: str) -> UpstreamURL:
+def prepare_upstream(ctx: RequestContext, target: Target, driver: Driver, llm: LLMRequest) -> None:
+    """Point `ctx.upstream` at `target` and make the request it sends (Kong's driver
+    `configure_request` plus `set_body`): endpoint, Host, the provider-format body, the
+    driver's headers, the credentials, then the provider's own query/headers (`api-version`,
+    `anthropic-version`). Non-streaming answers are buffered so they can be transformed.
+
+    It changes `ctx.request.headers` and starts from `ctx.upstream.query`: a caller switching
+    to another target must restore both first.
+    """
+    request, upstream = ctx.request, ctx.upstream
+    url = resolve_url(target, driver, llm.model or "", request.path, stream=llm.stream)
+    upstream.scheme, upstream.host, upstream.port, upstream.path = (
+        url.scheme,
+        url.host,
+        url.port,
+        url.path,
+    )
+    upstream.host_header = host_header(url)
+    if llm.body is not None:
+        upstream.method = "POST"
+        upstream.body = json.dumps(llm.body, ensure_ascii=False).encode()
+        request.headers.set("Content-Type", "application/json")
+        # The client's framing describes the client's body, not ours; the proxy frames ours.
+        request.headers.remove("Content-Length")
+        request.headers.remove("Transfer-Encoding")
+    else:
+        upstream.body = None
+    driver.prepare_headers(request.headers)
+    query = apply_auth(target.auth, request.headers, upstream.query)
+    upstream.query = driver.configure(target.model.options, request.headers, query)
+    upstream.buffer_response = not llm.stream
+
+
+def resolve_url(
+    target: Target, driver: Driver, model: str, client_path: str, *, stream: bool = False
+) -> UpstreamURL:
     """The upstream endpoint of `target`.
 
     `options.upstream_url` gives scheme, host, port and path verbatim (missing path: `/`;
@@ -29,10 +67,10 @@ def resolve_url(target: Target, driver: Driver, model: str, client_path: str) ->
             scheme,
             parts.hostname or "",
             parts.port or _DEFAULT_PORTS[scheme],
-            parts.path or "/",
+            driver.upstream_path(parts.path or "/", stream),
         )
     else:
-        default = driver.default_url(target.route_type, model)
+        default = driver.default_url(target.route_type, model, options, stream)
         if default is None:
             raise ValueError(f"provider {driver.name} needs 'model.options.upstream_url'")
         path = options.upstream_path or default.path

@@ -56,9 +56,9 @@ class UsageMeter:
         if self.ended is None:
             self.ended = now
 
-    def log_fields(self, plugin_id: str, now: float) -> dict[str, Any]:
-        """The `ai.proxy.meta` and `ai.proxy.usage` log fields (dotted keys)."""
-        latency_ms = max(0, round(((self.ended or now) - self.started) * 1000))
+    def counts(self) -> tuple[int, int, int]:
+        """Prompt, completion and total tokens: the reported counts, else Kong's estimates
+        (only for streams; a buffered answer without usage counts 0)."""
         prompt = self.prompt_tokens
         if prompt is None:
             prompt = self.prompt_tokens_estimate if self.stream else 0
@@ -66,9 +66,22 @@ class UsageMeter:
         if completion is None:
             completion = math.ceil(len(self.text.strip()) / 4) if self.stream else 0
         total = self.total_tokens if self.total_tokens is not None else prompt + completion
-        cost = 0.0
-        if self.input_cost is not None or self.output_cost is not None:
-            cost = (prompt * (self.input_cost or 0) + completion * (self.output_cost or 0)) / 1e6
+        return prompt, completion, total
+
+    def cost(self) -> float:
+        """`(prompt * input_cost + completion * output_cost) / 1e6`; 0 without prices."""
+        if self.input_cost is None and self.output_cost is None:
+            return 0.0
+        prompt, completion, _ = self.counts()
+        return (prompt * (self.input_cost or 0) + completion * (self.output_cost or 0)) / 1e6
+
+    def latency_ms(self, now: float) -> int:
+        return max(0, round(((self.ended or now) - self.started) * 1000))
+
+    def log_fields(self, plugin_id: str, now: float) -> dict[str, Any]:
+        """The `ai.proxy.meta` and `ai.proxy.usage` log fields (dotted keys)."""
+        latency_ms = self.latency_ms(now)
+        prompt, completion, total = self.counts()
         request_model = self.request_model or "UNSPECIFIED"
         return {
             "ai.proxy.meta": {
@@ -84,6 +97,22 @@ class UsageMeter:
                 "completion_tokens": completion,
                 "total_tokens": total,
                 "time_per_token": latency_ms / completion if completion else 0,
-                "cost": cost,
+                "cost": self.cost(),
             },
+        }
+
+    def record(self, now: float) -> dict[str, Any]:
+        """Lockgate's always-on compact record, `ctx.log_fields["lockgate.llm"]`, written
+        whatever `logging.log_statistics` says, for the analytics pipeline."""
+        prompt, completion, total = self.counts()
+        return {
+            "provider": self.provider,
+            "request_model": self.request_model,
+            "response_model": self.response_model or self.request_model,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": total,
+            "cost": self.cost(),
+            "latency_ms": self.latency_ms(now),
+            "stream": self.stream,
         }

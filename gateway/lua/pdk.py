@@ -6,11 +6,14 @@ points every PDK function at the current `RequestContext` (a few attribute write
 `binding.unbind()` releases it.
 
 Offered: `kong.request.*` (pdk_request), `kong.service.request.*` (pdk_service),
-`kong.response.*` (pdk_response), `kong.client.get_ip/get_forwarded_ip/get_port/get_protocol/
-get_consumer/get_credential`, `kong.ctx.shared/plugin` (proxies over `ctx.shared` and
-`ctx.plugin_state(instance_id)`), `kong.log(...)`, `kong.log.<level>` and
-`kong.log.set_serialize_value` (logger `lockgate.lua`), `ngx.*` (pdk_ngx), `require "cjson"` /
-`"cjson.safe"`, and `print` (logged at notice).
+`kong.response.*` (pdk_response), `kong.router.*` and `kong.service.set_target` (pdk_router),
+`kong.client.get_ip/get_forwarded_ip/get_port/get_protocol/get_consumer/get_credential`,
+`kong.ctx.shared/plugin` and `ngx.ctx` (proxies over `ctx.shared`,
+`ctx.plugin_state(instance_id)` and `ctx.plugin_state(NGX_CTX)`; a table another plugin
+instance stored reads as a copy, since each instance has its own runtime), `kong.log(...)`,
+`kong.log.<level>` and `kong.log.set_serialize_value` (logger `lockgate.lua`), `ngx.*`
+(pdk_ngx), `require "cjson"` / `"cjson.safe"`, and `print` (logged at notice). The PDK tables
+are read-only views: a chunk cannot replace a PDK function for later requests.
 """
 
 from __future__ import annotations
@@ -21,16 +24,27 @@ from typing import Any
 
 import lupa.lua54 as lupa
 
-from gateway.lua.binding import Binding, PdkError, lua_number_text, text_arg, to_wire
+from gateway.lua.binding import (
+    Binding,
+    PdkError,
+    lua_items,
+    lua_number_text,
+    text_arg,
+    to_wire,
+)
 from gateway.lua.convert import EMPTY_ARRAY, NULL, Converter, LuaConversionError
 from gateway.lua.pdk_lua import PDK_LUA
 from gateway.lua.pdk_ngx import NgxApi
 from gateway.lua.pdk_request import RequestApi
 from gateway.lua.pdk_response import ResponseApi
+from gateway.lua.pdk_router import RouterApi
 from gateway.lua.pdk_service import ServiceRequestApi
 from gateway.lua.sandbox import LuaSandbox
 
 logger = logging.getLogger("lockgate.lua")
+
+NGX_CTX = "ngx.ctx"
+"""Key of `ngx.ctx` in `RequestContext.plugin_data` (instance ids are uuids: no clash)."""
 
 _LEVELS = {
     b"alert": logging.CRITICAL,
@@ -47,18 +61,21 @@ _SERIALIZE_MODES = (b"set", b"add", b"replace")
 class Pdk:
     """See the module docstring."""
 
-    __slots__ = ("_conv", "_instance_id", "_plugin_name", "binding", "globals")
+    __slots__ = ("_conv", "_instance_id", "_own", "_plugin_name", "binding", "globals")
 
     def __init__(self, sandbox: LuaSandbox, plugin_name: str, instance_id: str) -> None:
         self._plugin_name = plugin_name
         self._instance_id = instance_id
         self.binding = Binding(sandbox.limits.max_memory)
         self._conv = conv = Converter(sandbox.runtime)
+        # Identity function of this runtime: lupa refuses a Lua value of another runtime.
+        self._own = sandbox.execute_privileged(b"return function(x) return x end")
         exports: dict[bytes, Callable[..., Any]] = {}
         exports.update(RequestApi(self.binding, conv).exports())
         exports.update(ServiceRequestApi(self.binding, conv).exports())
         exports.update(ResponseApi(self.binding, conv).exports())
         exports.update(NgxApi(self.binding).exports())
+        exports.update(RouterApi(self.binding, conv).exports())
         exports.update({b"_cjson." + k: v for k, v in conv.cjson_functions().items()})
         exports.update(self._own_exports())
         build = sandbox.execute_privileged(b"return function(...) " + PDK_LUA + b" end")
@@ -111,7 +128,11 @@ class Pdk:
 
     def _ctx_table(self, which: bytes) -> dict[str, object]:
         ctx = self.binding.ctx
-        return ctx.shared if which == b"shared" else ctx.plugin_state(self._instance_id)
+        if which == b"shared":
+            return ctx.shared
+        if which == b"ngx":
+            return ctx.plugin_state(NGX_CTX)
+        return ctx.plugin_state(self._instance_id)
 
     def _ctx_get(self, which: bytes, key: object) -> object:
         value = self._ctx_table(which).get(_ctx_key(key))
@@ -120,11 +141,28 @@ class Pdk:
         if isinstance(value, str):
             return value.encode("utf-8", "surrogateescape")
         if lupa.lua_type(value) is not None:
-            return value  # a Lua value stored by Lua code: give back the same object
+            try:
+                return self._own(value)  # stored by this runtime: the same object
+            except lupa.LuaError:
+                return self._foreign(value)  # stored by another plugin instance's runtime
         try:
             return self._conv.to_lua(value)
         except LuaConversionError:
             return None  # a Python object another plugin stored: not visible to Lua
+
+    def _foreign(self, value: object, depth: int = 0) -> object:
+        """A copy in this runtime of another runtime's value: tables copied deeply, functions
+        and other runtime-bound values left out (nil)."""
+        if isinstance(value, bytes | int | float):  # bool is an int
+            return value
+        if lupa.lua_type(value) != "table" or depth > 100:
+            return None
+        items: dict[object, object] = {}
+        for key, item in lua_items(value):
+            copied = self._foreign(item, depth + 1)
+            if copied is not None and isinstance(key, bytes | int | float):
+                items[key] = copied
+        return self._conv.table(items)
 
     def _ctx_set(self, which: bytes, key: object, value: object) -> None:
         table = self._ctx_table(which)

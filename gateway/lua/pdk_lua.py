@@ -11,10 +11,15 @@ from __future__ import annotations
 
 PDK_LUA = b"""
 local py, signal_exit, NULL, EMPTY_ARRAY = ...
-local type, tostring, select, setmetatable, rawget, rawset, pairs, ipairs, error =
-  type, tostring, select, setmetatable, rawget, rawset, pairs, ipairs, error
+local type, tostring, select, setmetatable, getmetatable, rawget, pairs, ipairs, error, next =
+  type, tostring, select, setmetatable, getmetatable, rawget, pairs, ipairs, error, next
 local concat, lower, gsub = table.concat, string.lower, string.gsub
 local gmatch, sub = string.gmatch, string.sub
+
+-- Python callables are userdata in Lua: hand out Lua closures instead, so that snippets see
+-- functions (type(f) == "function") and never hold a Python object.
+local function lua_function(fn) return function(...) return fn(...) end end
+for name, fn in pairs(py) do py[name] = lua_function(fn) end
 
 local root = { kong = { request = {}, response = {}, client = {}, service = { request = {} } },
                ngx = { req = {}, worker = {} } }
@@ -84,7 +89,7 @@ end
 function log.inspect(...) py_log("debug", stringify(" ", ...)) end
 function log.deprecation(...) py_log("warn", stringify("", ...)) end
 log.set_serialize_value = py._set_serialize_value
-kong.log = setmetatable(log, { __call = function(_, ...) py_log("notice", stringify("", ...)) end })
+local function log_call(_, ...) py_log("notice", stringify("", ...)) end
 local function print(...) py_log("notice", stringify("\\t", ...)) end
 
 local ctx_get, ctx_set = py._ctx_get, py._ctx_set
@@ -95,6 +100,7 @@ local function ctx_proxy(which)
   })
 end
 kong.ctx = { shared = ctx_proxy("shared"), plugin = ctx_proxy("plugin") }
+ngx.ctx = ctx_proxy("ngx")
 
 -- ngx
 local var_get, var_set = py["_ngx.var_get"], py["_ngx.var_set"]
@@ -178,13 +184,6 @@ function req.get_body_data()
 end
 function req.start_time() return kong.request.get_start_time() / 1000 end
 
-local status_get, status_set = py["_ngx.status_get"], py["_ngx.status_set"]
-setmetatable(ngx, {
-  __index = function(_, k) if k == "status" then return status_get() end end,
-  __newindex = function(t, k, v)
-    if k == "status" then status_set(v) else rawset(t, k, v) end
-  end,
-})
 
 local function cjson_module(encode, decode)
   return {
@@ -205,6 +204,45 @@ local function require(name)
   end
   return module
 end
+
+-- Read-only views: a chunk cannot replace a PDK function for later requests or other chunks
+-- of the instance (Kong protects its PDK the same way). Tables with their own metatable (ngx.var,
+-- kong.ctx.shared...) are already proxies that write through to the request.
+local function deny(name)
+  return function(_, k)
+    error("attempt to change " .. name .. "." .. tostring(k) .. " (the PDK is read-only)", 2)
+  end
+end
+local function readonly(t, name, mt)
+  for k, v in pairs(t) do
+    if type(v) == "table" and getmetatable(v) == nil then t[k] = readonly(v, name .. "." .. k) end
+  end
+  mt = mt or {}
+  mt.__index = mt.__index or t
+  mt.__newindex = mt.__newindex or deny(name)
+  mt.__pairs = function() return next, t, nil end
+  mt.__metatable = false
+  return setmetatable({}, mt)
+end
+
+kong.log = readonly(log, "kong.log", { __call = log_call })
+kong = readonly(kong, "kong")
+for name, module in pairs(modules) do modules[name] = readonly(module, name) end
+
+local status_get, status_set = py["_ngx.status_get"], py["_ngx.status_set"]
+local ngx_fields = ngx
+ngx = readonly(ngx_fields, "ngx", {
+  __index = function(_, k)
+    if k == "status" then return status_get() end
+    return ngx_fields[k]
+  end,
+  __newindex = function(t, k, v)
+    if k ~= "status" then
+      error("attempt to change ngx." .. tostring(k) .. " (the PDK is read-only)", 2)
+    end
+    status_set(v)
+  end,
+})
 
 return { kong = kong, ngx = ngx, require = require, print = print }
 """

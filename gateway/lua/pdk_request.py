@@ -74,6 +74,8 @@ class RequestApi:
             "get_forwarded_scheme",
             "get_forwarded_host",
             "get_forwarded_port",
+            "get_forwarded_path",
+            "get_forwarded_prefix",
             "get_http_version",
             "get_start_time",
             "get_id",
@@ -148,6 +150,18 @@ class RequestApi:
     get_forwarded_scheme = get_scheme
     get_forwarded_host = get_host
     get_forwarded_port = get_port
+
+    def get_forwarded_path(self) -> bytes:
+        return self.get_path()
+
+    def get_forwarded_prefix(self) -> bytes | None:
+        """The prefix the router stripped (X-Forwarded-Prefix it sends upstream); nil before
+        routing (rewrite) and when nothing was stripped. A client's own header is never trusted."""
+        ctx = self._b.ctx
+        if ctx.route is None:
+            return None
+        value = ctx.request.headers.get("x-forwarded-prefix")
+        return None if value is None else to_wire(value)
 
     def get_http_version(self) -> float | None:
         try:

@@ -25,13 +25,15 @@ from typing import Any
 
 import lupa.lua54 as lupa
 
+from gateway.lua.patterns import install_bounded_strings
 from gateway.lua.prelude import PRELUDE
+from gateway.plugins.base import PluginRuntimeError
 
 # Status codes returned by the prelude's `run`.
 _OK, _EXITED, _LIMITED, _NO_MEMORY, _FAILED = 0, 1, 2, 3, 4
 
 
-class LuaError(Exception):
+class LuaError(PluginRuntimeError):
     """Base of every error raised by the sandbox."""
 
 
@@ -57,8 +59,8 @@ class SandboxLimits:
     compiled chunks and state kept in upvalues included.
     """
 
-    max_instructions: int = 10_000_000
-    max_seconds: float = 0.5
+    max_instructions: int = 50_000_000
+    max_seconds: float = 0.25
     max_memory: int = 64 * 1024 * 1024
 
 
@@ -91,6 +93,8 @@ class LuaSandbox:
             max_memory=self._limits.max_memory,
         )
         self._runtime.execute(b"python = nil; package.loaded.python = nil")
+        # Bounded string functions, installed before anything copies the string library.
+        install_bounded_strings(self._runtime)
         privileged = self._runtime.execute(PRELUDE)
         self._run = privileged[b"run"]
         self._compile = privileged[b"compile"]

@@ -22,7 +22,7 @@ def registry() -> Mapping[str, Plugin[Any]]:
 
 
 def _load_bundled() -> None:
-    from gateway.plugins import ai_proxy_advanced, key_auth, pre_function
+    from gateway.plugins import ai_proxy, ai_proxy_advanced, key_auth, post_function, pre_function
 
-    for module in (pre_function, key_auth, ai_proxy_advanced):
+    for module in (pre_function, key_auth, ai_proxy_advanced, ai_proxy, post_function):
         register(module.PLUGIN)

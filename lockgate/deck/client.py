@@ -1,4 +1,4 @@
-"""The Admin API as `lockgate deck` uses it: `POST /config` and paginated entity lists.
+"""The Admin API as `lockgate deck` uses it: `POST /config` (sync, diff) and `GET /config` (dump).
 
 Every failure becomes a DeckError whose message says what to do: an unreachable Admin API, a
 refused admin token, or Kong's error body (`{"message": ...}`) from the control plane.
@@ -6,31 +6,33 @@ refused admin token, or Kong's error body (`{"message": ...}`) from the control 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from lockgate.deck.errors import DeckError
 
 TOKEN_HEADER = "Kong-Admin-Token"  # noqa: S105 (a header name, not a secret)
-PAGE_SIZE = 1000  # Kong's maximum `size` for list endpoints
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One entity the control plane creates, updates or deletes, as it names it."""
+    """One entity the control plane creates, updates or deletes, as it names it; for updates
+    `old` and `new` are its bodies (secrets already redacted by the control plane)."""
 
     kind: str
     name: str
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigResult:
-    """The answer of `POST /config`: the changes by action, and the counts."""
+    """The answer of `POST /config`: the changes by action, the counts, and the raw body
+    (decK's `--json-output` shape)."""
 
     creating: tuple[Change, ...]
     updating: tuple[Change, ...]
@@ -38,12 +40,14 @@ class ConfigResult:
     created: int
     updated: int
     deleted: int
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AdminClient:
     """A synchronous Admin API client; use as a context manager.
 
-    `transport` replaces the network (tests pass an httpx.MockTransport).
+    `transport` replaces the network (tests pass an httpx.MockTransport). The timeout is long:
+    a first sync of 100k consumers takes tens of seconds on the control plane.
     """
 
     def __init__(
@@ -52,7 +56,7 @@ class AdminClient:
         admin_token: str | None,
         *,
         transport: httpx.BaseTransport | None = None,
-        timeout: float = 60.0,
+        timeout: float = 600.0,
     ) -> None:
         self.admin_url = admin_url.rstrip("/")
         self._has_token = bool(admin_token)
@@ -81,22 +85,14 @@ class AdminClient:
         body = self._request("POST", "/config", params=params, json=dict(document))
         return _config_result(body)
 
-    def list_all(self, path: str) -> list[dict[str, Any]]:
-        """Every entity of a Kong list endpoint (`{"data": [...], "next": ...}`), all pages."""
-        items: list[dict[str, Any]] = []
-        params: dict[str, str | int] = {"size": PAGE_SIZE}
-        while True:
-            body = self._request("GET", path, params=params)
-            data = body.get("data")
-            if not isinstance(data, list):
-                raise DeckError(f"unexpected answer from GET {path}: no 'data' list")
-            items.extend(item for item in data if isinstance(item, dict))
-            offset = _next_offset(body)
-            if offset is None:
-                return items
-            # The offset, not the `next` URL, is followed: `next` is a path from the server's
-            # root and would lose any prefix the Admin URL has behind a reverse proxy.
-            params = {"size": PAGE_SIZE, "offset": offset}
+    def export(self, select_tags: Sequence[str] = (), *, sanitize: bool = False) -> dict[str, Any]:
+        """The control plane's config as a decK document (`GET /config`)."""
+        params: dict[str, str] = {}
+        if select_tags:
+            params["select_tags"] = ",".join(select_tags)
+        if sanitize:
+            params["sanitize"] = "true"
+        return self._request("GET", "/config", params=params)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -127,27 +123,28 @@ class AdminClient:
         return body
 
 
-def _next_offset(body: Mapping[str, Any]) -> str | None:
-    offset = body.get("offset")
-    if isinstance(offset, str) and offset:
-        return offset
-    next_url = body.get("next")
-    if not isinstance(next_url, str) or not next_url:
-        return None
-    values = parse_qs(urlsplit(next_url).query).get("offset")
-    if not values:
-        raise DeckError(f"cannot follow pagination link {next_url!r}: it has no offset")
-    return values[0]
+def _body(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 def _changes(value: object) -> tuple[Change, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(
-        Change(str(item.get("kind", "entity")), str(item.get("name", "")))
-        for item in value
-        if isinstance(item, dict)
-    )
+    changes = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        raw = item.get("body")
+        body: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        changes.append(
+            Change(
+                str(item.get("kind", "entity")),
+                str(item.get("name", "")),
+                _body(body.get("old")),
+                _body(body.get("new")),
+            )
+        )
+    return tuple(changes)
 
 
 def _count(summary: Mapping[str, Any], key: str, default: int) -> int:
@@ -171,4 +168,5 @@ def _config_result(body: Mapping[str, Any]) -> ConfigResult:
         _count(summary, "created", len(creating)),
         _count(summary, "updated", len(updating)),
         _count(summary, "deleted", len(deleting)),
+        body,
     )

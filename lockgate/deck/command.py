@@ -1,5 +1,8 @@
 """`lockgate deck sync|diff|validate|dump`: the entry point, the only place reading the env.
 
+Flags follow decK's: `--select-tag` (sync, diff, dump), `--json-output` and
+`--no-mask-deck-env-vars-value` (sync, diff), `--sanitize` and `--with-id` (dump).
+
 Wire-up (argparse): `add_parser(subparsers)` registers `deck`; after parsing, call
 `run(args)`, which returns the process exit code (0 ok, 1 error; errors go to stderr as
 `error: <message>`).
@@ -17,11 +20,17 @@ from typing import Any
 import httpx
 
 from lockgate.deck.client import AdminClient
-from lockgate.deck.dump import CREDENTIALS_NOTE, AdminState, build_document, render_yaml
+from lockgate.deck.dump import (
+    CREDENTIALS_NOTE,
+    SANITIZED_NOTE,
+    has_credentials,
+    prepare,
+    render_yaml,
+)
 from lockgate.deck.errors import DeckError
 from lockgate.deck.fields import KINDS, TOP_LEVEL
 from lockgate.deck.loader import load_files
-from lockgate.deck.report import mask, render
+from lockgate.deck.report import mask, render, render_json
 from lockgate.deck.template import ENV_PREFIX
 
 DEFAULT_ADMIN_URL = "http://localhost:8001"
@@ -51,15 +60,40 @@ def add_parser(
     files = argparse.ArgumentParser(add_help=False)
     files.add_argument("files", nargs="+", metavar="FILE", help="decK YAML or JSON state files")
 
+    tags = argparse.ArgumentParser(add_help=False)
+    tags.add_argument(
+        "--select-tag",
+        action="append",
+        default=[],
+        dest="select_tags",
+        metavar="TAG",
+        help="only entities carrying this tag (repeat: all tags required); "
+        "overrides nothing: must equal the file's _info.select_tags if it has them",
+    )
+
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
+        "--json-output",
+        action="store_true",
+        help="print the changes as JSON (decK's shape) instead of text",
+    )
+    output.add_argument(
+        "--no-mask-deck-env-vars-value",
+        action="store_true",
+        dest="no_mask",
+        help="show values substituted from DECK_ environment variables instead of [masked]",
+    )
+
     commands.add_parser(
         "sync",
-        parents=[admin, files],
+        parents=[admin, tags, output, files],
         help="make the gateway match the files (deletes what they lack)",
-        description="Apply the merged files in one transaction; entities absent are deleted.",
+        description="Apply the merged files in one transaction; entities absent are deleted "
+        "(within the select tags, if any).",
     )
     commands.add_parser(
         "diff",
-        parents=[admin, files],
+        parents=[admin, tags, output, files],
         help="show what sync would change",
         description="Show what sync would create, update and delete, changing nothing.",
     )
@@ -71,12 +105,18 @@ def add_parser(
     )
     dump = commands.add_parser(
         "dump",
-        parents=[admin],
+        parents=[admin, tags],
         help="export the gateway's config as decK YAML",
-        description="Export services, routes, consumers, plugins and key-auth credentials.",
+        description="Export services, routes, consumers, plugins and key-auth credentials "
+        "(as their stored key hashes, which a later sync keeps).",
     )
     dump.add_argument("-o", "--output-file", default="-", help="file to write (default stdout)")
-    dump.add_argument("--with-id", action="store_true", help="keep ids and timestamps")
+    dump.add_argument("--with-id", action="store_true", help="keep every entity's id")
+    dump.add_argument(
+        "--sanitize",
+        action="store_true",
+        help="replace secrets (key hashes, secret plugin fields) by salted digests",
+    )
     return deck
 
 
@@ -104,11 +144,14 @@ def run(
             return 0
         with AdminClient(admin_url, admin_token, transport=transport) as client:
             if args.deck_command == "dump":
-                return _dump(client, args.output_file, args.with_id)
+                return _dump(client, args)
             loaded = load_files(args.files, deck_env)
             secrets = loaded.secrets
-            result = client.apply(loaded.document, dry_run=args.deck_command == "diff")
-            sys.stdout.write(render(result, secrets))
+            document = scope_document(loaded.document, args.select_tags)
+            result = client.apply(document, dry_run=args.deck_command == "diff")
+            shown = frozenset() if args.no_mask else secrets
+            write = render_json if args.json_output else render
+            sys.stdout.write(write(result, shown))
             return 0
     except DeckError as exc:
         for message in exc.messages:
@@ -116,16 +159,33 @@ def run(
         return 1
 
 
-def _dump(client: AdminClient, output: str, with_id: bool) -> int:
-    state = AdminState(
-        services=client.list_all("/services"),
-        routes=client.list_all("/routes"),
-        consumers=client.list_all("/consumers"),
-        plugins=client.list_all("/plugins"),
-        keyauth_credentials=client.list_all("/key-auths"),
-    )
-    document = build_document(state, with_id=with_id)
-    text = render_yaml(document, header=CREDENTIALS_NOTE if state.keyauth_credentials else ())
+def scope_document(document: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    """The document with `--select-tag` flags as its `_info.select_tags` (decK: a file that
+    declares select tags must agree with the flags)."""
+    if not flags:
+        return document
+    wanted = list(dict.fromkeys(flags))
+    info = document.get("_info")
+    info = dict(info) if isinstance(info, Mapping) else {}
+    declared = info.get("select_tags")
+    if declared and (not isinstance(declared, list) or set(declared) != set(wanted)):
+        raise DeckError(
+            f"--select-tag {', '.join(wanted)} differs from the file's _info.select_tags "
+            f"{declared}: use one or the other"
+        )
+    info["select_tags"] = wanted
+    return {**document, "_info": info}
+
+
+def _dump(client: AdminClient, args: argparse.Namespace) -> int:
+    exported = client.export(list(dict.fromkeys(args.select_tags)), sanitize=args.sanitize)
+    document = prepare(exported, with_id=args.with_id)
+    if args.sanitize:
+        header: tuple[str, ...] = SANITIZED_NOTE
+    else:
+        header = CREDENTIALS_NOTE if has_credentials(document) else ()
+    text = render_yaml(document, header=header)
+    output = args.output_file
     if output == "-":
         sys.stdout.write(text)
         return 0

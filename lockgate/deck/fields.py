@@ -90,9 +90,12 @@ KINDS: dict[str, EntityKind] = {
         UNSUPPORTED_CONSUMER_CHILDREN,
     ),
     "plugin": EntityKind("plugin", frozenset(Plugin.model_fields), ("name", "id")),
-    # The stored form keeps only a hash; in a decK file the plaintext `key` is given instead.
+    # The stored form keeps only a hash; a decK file gives the plaintext `key`, or (in a dump)
+    # the stored hash as `key_hash: "sha256:<hex>"`, which a sync keeps.
     "keyauth_credential": EntityKind(
-        "keyauth_credential", frozenset({"id", "key", "tags", "ttl", "created_at"}), ("id",)
+        "keyauth_credential",
+        frozenset({"id", "key", "key_hash", "tags", "ttl", "created_at"}),
+        ("id",),
     ),
 }
 

@@ -19,6 +19,9 @@ from lockgate.deck.fields import META_KEYS, TOP_LEVEL
 from lockgate.deck.template import EnvSubstitution
 from lockgate.deck.validate import Validator, normalize_format_version
 
+# libyaml's safe loader when PyYAML has it: ~10x faster on files of 100k consumers.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
@@ -73,11 +76,17 @@ def _parse(path: str) -> dict[str, Any]:
         raise DeckError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise DeckError(f"{path}: not UTF-8 text") from exc
-    try:
-        # safe_load reads JSON too: JSON is (for these documents) a subset of YAML.
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DeckError(f"{path}: invalid YAML or JSON: {exc}") from exc
+    if path.endswith(".json"):
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise DeckError(f"{path}: invalid JSON: {exc}") from exc
+    else:
+        try:
+            # The YAML loader reads JSON too: JSON is (for these documents) a subset of YAML.
+            document = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        except yaml.YAMLError as exc:
+            raise DeckError(f"{path}: invalid YAML or JSON: {exc}") from exc
     if document is None:
         return {}
     if not isinstance(document, dict):

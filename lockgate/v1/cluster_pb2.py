@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lockgate/v1/cluster.proto\x12\x0blockgate.v1\"+\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xf1\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12(\n\x07plugins\x18\x04 \x03(\x0b\x32\x17.lockgate.v1.PluginInfo\x12.\n\x06labels\x18\x05 \x03(\x0b\x32\x1e.lockgate.v1.Hello.LabelsEntry\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x07 \x01(\x04\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x03\x41\x63k\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"4\n\x04Nack\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"8\n\tHeartbeat\x12\x13\n\x0b\x63onfig_hash\x18\x01 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x04\"\xaa\x01\n\x0bNodeMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.lockgate.v1.HelloH\x00\x12\x1f\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x10.lockgate.v1.AckH\x00\x12!\n\x04nack\x18\x03 \x01(\x0b\x32\x11.lockgate.v1.NackH\x00\x12+\n\theartbeat\x18\x04 \x01(\x0b\x32\x16.lockgate.v1.HeartbeatH\x00\x42\x05\n\x03msg\"L\n\x08Snapshot\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"E\n\x0cInvalidation\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\x12\x12\n\nkey_hashes\x18\x02 \x03(\t\x12\x14\n\x0c\x63onsumer_ids\x18\x03 \x03(\t\"u\n\x0e\x43ontrolMessage\x12)\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.lockgate.v1.SnapshotH\x00\x12\x31\n\x0cinvalidation\x18\x02 \x01(\x0b\x32\x19.lockgate.v1.InvalidationH\x00\x42\x05\n\x03msg\"+\n\x17\x43redentialLookupRequest\x12\x10\n\x08key_hash\x18\x01 \x01(\t\";\n\x08\x43onsumer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x11\n\tcustom_id\x18\x03 \x01(\t\"}\n\x18\x43redentialLookupResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\'\n\x08\x63onsumer\x18\x03 \x01(\x0b\x32\x15.lockgate.v1.Consumer\x12\x12\n\nexpires_at\x18\x04 \x01(\x01\x32\xad\x01\n\x07\x43luster\x12\x41\n\x04Sync\x12\x18.lockgate.v1.NodeMessage\x1a\x1b.lockgate.v1.ControlMessage(\x01\x30\x01\x12_\n\x10LookupCredential\x12$.lockgate.v1.CredentialLookupRequest\x1a%.lockgate.v1.CredentialLookupResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lockgate/v1/cluster.proto\x12\x0blockgate.v1\"+\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xa8\x02\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12(\n\x07plugins\x18\x04 \x03(\x0b\x32\x17.lockgate.v1.PluginInfo\x12.\n\x06labels\x18\x05 \x03(\x0b\x32\x1e.lockgate.v1.Hello.LabelsEntry\x12\x13\n\x0b\x63onfig_hash\x18\x06 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x07 \x01(\x04\x12\x1d\n\x15heartbeat_interval_ms\x18\x08 \x01(\r\x12\x16\n\x0e\x61\x63\x63\x65pts_deltas\x18\t \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x03\x41\x63k\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"c\n\x04Nack\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x17\n\x0frunning_version\x18\x04 \x01(\x04\x12\x14\n\x0crunning_hash\x18\x05 \x01(\t\"G\n\x06Resync\x12\x17\n\x0frunning_version\x18\x01 \x01(\x04\x12\x14\n\x0crunning_hash\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"8\n\tHeartbeat\x12\x13\n\x0b\x63onfig_hash\x18\x01 \x01(\t\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x04\"\xd1\x01\n\x0bNodeMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.lockgate.v1.HelloH\x00\x12\x1f\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x10.lockgate.v1.AckH\x00\x12!\n\x04nack\x18\x03 \x01(\x0b\x32\x11.lockgate.v1.NackH\x00\x12+\n\theartbeat\x18\x04 \x01(\x0b\x32\x16.lockgate.v1.HeartbeatH\x00\x12%\n\x06resync\x18\x05 \x01(\x0b\x32\x13.lockgate.v1.ResyncH\x00\x42\x05\n\x03msg\"L\n\x08Snapshot\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"r\n\x05\x44\x65lta\x12\x14\n\x0c\x62\x61se_version\x18\x01 \x01(\x04\x12\x11\n\tbase_hash\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x05 \x01(\t\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\"\x1e\n\x0cIncompatible\x12\x0e\n\x06reason\x18\x01 \x01(\t\"E\n\x0cInvalidation\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\x12\x12\n\nkey_hashes\x18\x02 \x03(\t\x12\x14\n\x0c\x63onsumer_ids\x18\x03 \x03(\t\"\xcd\x01\n\x0e\x43ontrolMessage\x12)\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.lockgate.v1.SnapshotH\x00\x12\x31\n\x0cinvalidation\x18\x02 \x01(\x0b\x32\x19.lockgate.v1.InvalidationH\x00\x12#\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x12.lockgate.v1.DeltaH\x00\x12\x31\n\x0cincompatible\x18\x04 \x01(\x0b\x32\x19.lockgate.v1.IncompatibleH\x00\x42\x05\n\x03msg\"+\n\x17\x43redentialLookupRequest\x12\x10\n\x08key_hash\x18\x01 \x01(\t\";\n\x08\x43onsumer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x11\n\tcustom_id\x18\x03 \x01(\t\"}\n\x18\x43redentialLookupResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\'\n\x08\x63onsumer\x18\x03 \x01(\x0b\x32\x15.lockgate.v1.Consumer\x12\x12\n\nexpires_at\x18\x04 \x01(\x01\x32\xad\x01\n\x07\x43luster\x12\x41\n\x04Sync\x12\x18.lockgate.v1.NodeMessage\x1a\x1b.lockgate.v1.ControlMessage(\x01\x30\x01\x12_\n\x10LookupCredential\x12$.lockgate.v1.CredentialLookupRequest\x1a%.lockgate.v1.CredentialLookupResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,29 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGININFO']._serialized_start=42
   _globals['_PLUGININFO']._serialized_end=85
   _globals['_HELLO']._serialized_start=88
-  _globals['_HELLO']._serialized_end=329
-  _globals['_HELLO_LABELSENTRY']._serialized_start=284
-  _globals['_HELLO_LABELSENTRY']._serialized_end=329
-  _globals['_ACK']._serialized_start=331
-  _globals['_ACK']._serialized_end=367
-  _globals['_NACK']._serialized_start=369
-  _globals['_NACK']._serialized_end=421
-  _globals['_HEARTBEAT']._serialized_start=423
-  _globals['_HEARTBEAT']._serialized_end=479
-  _globals['_NODEMESSAGE']._serialized_start=482
-  _globals['_NODEMESSAGE']._serialized_end=652
-  _globals['_SNAPSHOT']._serialized_start=654
-  _globals['_SNAPSHOT']._serialized_end=730
-  _globals['_INVALIDATION']._serialized_start=732
-  _globals['_INVALIDATION']._serialized_end=801
-  _globals['_CONTROLMESSAGE']._serialized_start=803
-  _globals['_CONTROLMESSAGE']._serialized_end=920
-  _globals['_CREDENTIALLOOKUPREQUEST']._serialized_start=922
-  _globals['_CREDENTIALLOOKUPREQUEST']._serialized_end=965
-  _globals['_CONSUMER']._serialized_start=967
-  _globals['_CONSUMER']._serialized_end=1026
-  _globals['_CREDENTIALLOOKUPRESPONSE']._serialized_start=1028
-  _globals['_CREDENTIALLOOKUPRESPONSE']._serialized_end=1153
-  _globals['_CLUSTER']._serialized_start=1156
-  _globals['_CLUSTER']._serialized_end=1329
+  _globals['_HELLO']._serialized_end=384
+  _globals['_HELLO_LABELSENTRY']._serialized_start=339
+  _globals['_HELLO_LABELSENTRY']._serialized_end=384
+  _globals['_ACK']._serialized_start=386
+  _globals['_ACK']._serialized_end=422
+  _globals['_NACK']._serialized_start=424
+  _globals['_NACK']._serialized_end=523
+  _globals['_RESYNC']._serialized_start=525
+  _globals['_RESYNC']._serialized_end=596
+  _globals['_HEARTBEAT']._serialized_start=598
+  _globals['_HEARTBEAT']._serialized_end=654
+  _globals['_NODEMESSAGE']._serialized_start=657
+  _globals['_NODEMESSAGE']._serialized_end=866
+  _globals['_SNAPSHOT']._serialized_start=868
+  _globals['_SNAPSHOT']._serialized_end=944
+  _globals['_DELTA']._serialized_start=946
+  _globals['_DELTA']._serialized_end=1060
+  _globals['_INCOMPATIBLE']._serialized_start=1062
+  _globals['_INCOMPATIBLE']._serialized_end=1092
+  _globals['_INVALIDATION']._serialized_start=1094
+  _globals['_INVALIDATION']._serialized_end=1163
+  _globals['_CONTROLMESSAGE']._serialized_start=1166
+  _globals['_CONTROLMESSAGE']._serialized_end=1371
+  _globals['_CREDENTIALLOOKUPREQUEST']._serialized_start=1373
+  _globals['_CREDENTIALLOOKUPREQUEST']._serialized_end=1416
+  _globals['_CONSUMER']._serialized_start=1418
+  _globals['_CONSUMER']._serialized_end=1477
+  _globals['_CREDENTIALLOOKUPRESPONSE']._serialized_start=1479
+  _globals['_CREDENTIALLOOKUPRESPONSE']._serialized_end=1604
+  _globals['_CLUSTER']._serialized_start=1607
+  _globals['_CLUSTER']._serialized_end=1780
 # @@protoc_insertion_point(module_scope)

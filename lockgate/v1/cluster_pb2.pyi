@@ -73,12 +73,20 @@ class Hello(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     CONFIG_HASH_FIELD_NUMBER: _builtins.int
     CONFIG_VERSION_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    ACCEPTS_DELTAS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     hostname: _builtins.str
     version: _builtins.str
     config_hash: _builtins.str
     """the hash the node already runs ("" if none)"""
     config_version: _builtins.int
+    heartbeat_interval_ms: _builtins.int
+    """How often the node sends Heartbeats; the control plane marks it disconnected after three
+    missed ones even if the stream stays open. 0 = the control plane's default.
+    """
+    accepts_deltas: _builtins.bool
+    """the node can apply Delta messages"""
     @_builtins.property
     def plugins(self) -> _containers.RepeatedCompositeFieldContainer[Global___PluginInfo]: ...
     @_builtins.property
@@ -93,10 +101,12 @@ class Hello(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         config_hash: _builtins.str = ...,
         config_version: _builtins.int = ...,
+        heartbeat_interval_ms: _builtins.int = ...,
+        accepts_deltas: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_hash", b"config_hash", "config_version", b"config_version", "hostname", b"hostname", "labels", b"labels", "node_id", b"node_id", "plugins", b"plugins", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_deltas", b"accepts_deltas", "config_hash", b"config_hash", "config_version", b"config_version", "heartbeat_interval_ms", b"heartbeat_interval_ms", "hostname", b"hostname", "labels", b"labels", "node_id", b"node_id", "plugins", b"plugins", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -126,28 +136,68 @@ Global___Ack: _TypeAlias = Ack  # noqa: Y015
 
 @_typing.final
 class Nack(_message.Message):
+    """The node cannot use this snapshot (or delta result): it keeps running the last good one."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VERSION_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RUNNING_VERSION_FIELD_NUMBER: _builtins.int
+    RUNNING_HASH_FIELD_NUMBER: _builtins.int
     version: _builtins.int
+    """the rejected version"""
     hash: _builtins.str
+    """the rejected hash"""
     error: _builtins.str
+    running_version: _builtins.int
+    """what the node still runs"""
+    running_hash: _builtins.str
     def __init__(
         self,
         *,
         version: _builtins.int = ...,
         hash: _builtins.str = ...,
         error: _builtins.str = ...,
+        running_version: _builtins.int = ...,
+        running_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "hash", b"hash", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "hash", b"hash", "running_hash", b"running_hash", "running_version", b"running_version", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Nack: _TypeAlias = Nack  # noqa: Y015
+
+@_typing.final
+class Resync(_message.Message):
+    """A Delta did not apply (the node does not run its base, or the result's hash differs): the node
+    asks for a full Snapshot. Not an error in the config.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNNING_VERSION_FIELD_NUMBER: _builtins.int
+    RUNNING_HASH_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    running_version: _builtins.int
+    running_hash: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        running_version: _builtins.int = ...,
+        running_hash: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "running_hash", b"running_hash", "running_version", b"running_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Resync: _TypeAlias = Resync  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):
@@ -179,6 +229,7 @@ class NodeMessage(_message.Message):
     ACK_FIELD_NUMBER: _builtins.int
     NACK_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    RESYNC_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -187,6 +238,8 @@ class NodeMessage(_message.Message):
     def nack(self) -> Global___Nack: ...
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat: ...
+    @_builtins.property
+    def resync(self) -> Global___Resync: ...
     def __init__(
         self,
         *,
@@ -194,12 +247,13 @@ class NodeMessage(_message.Message):
         ack: Global___Ack | None = ...,
         nack: Global___Nack | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        resync: Global___Resync | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "heartbeat", b"heartbeat", "hello", b"hello", "msg", b"msg", "nack", b"nack"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "heartbeat", b"heartbeat", "hello", b"hello", "msg", b"msg", "nack", b"nack", "resync", b"resync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "heartbeat", b"heartbeat", "hello", b"hello", "msg", b"msg", "nack", b"nack"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "heartbeat", b"heartbeat", "hello", b"hello", "msg", b"msg", "nack", b"nack", "resync", b"resync"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["hello", "ack", "nack", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["hello", "ack", "nack", "heartbeat", "resync"]  # noqa: Y015
     _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
 
@@ -233,6 +287,68 @@ class Snapshot(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Snapshot: _TypeAlias = Snapshot  # noqa: Y015
+
+@_typing.final
+class Delta(_message.Message):
+    """Only the entities that changed since `base_hash`: the node applies it to the snapshot it runs,
+    checks that the result hashes to `hash`, then compiles and Acks (or Resyncs on a mismatch).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    BASE_HASH_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    ENCODING_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    base_version: _builtins.int
+    base_hash: _builtins.str
+    version: _builtins.int
+    hash: _builtins.str
+    encoding: _builtins.str
+    """"json+gzip": gzip of gateway.snapshot_delta.SnapshotDelta.encode()"""
+    payload: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        base_version: _builtins.int = ...,
+        base_hash: _builtins.str = ...,
+        version: _builtins.int = ...,
+        hash: _builtins.str = ...,
+        encoding: _builtins.str = ...,
+        payload: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_hash", b"base_hash", "base_version", b"base_version", "encoding", b"encoding", "hash", b"hash", "payload", b"payload", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Delta: _TypeAlias = Delta  # noqa: Y015
+
+@_typing.final
+class Incompatible(_message.Message):
+    """The node cannot run the current config (missing plugin, incompatible version): it gets no
+    config until that changes, and keeps serving what it has.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Incompatible: _TypeAlias = Incompatible  # noqa: Y015
 
 @_typing.final
 class Invalidation(_message.Message):
@@ -272,21 +388,29 @@ class ControlMessage(_message.Message):
 
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     INVALIDATION_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    INCOMPATIBLE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def snapshot(self) -> Global___Snapshot: ...
     @_builtins.property
     def invalidation(self) -> Global___Invalidation: ...
+    @_builtins.property
+    def delta(self) -> Global___Delta: ...
+    @_builtins.property
+    def incompatible(self) -> Global___Incompatible: ...
     def __init__(
         self,
         *,
         snapshot: Global___Snapshot | None = ...,
         invalidation: Global___Invalidation | None = ...,
+        delta: Global___Delta | None = ...,
+        incompatible: Global___Incompatible | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["invalidation", b"invalidation", "msg", b"msg", "snapshot", b"snapshot"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "incompatible", b"incompatible", "invalidation", b"invalidation", "msg", b"msg", "snapshot", b"snapshot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invalidation", b"invalidation", "msg", b"msg", "snapshot", b"snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "incompatible", b"incompatible", "invalidation", b"invalidation", "msg", b"msg", "snapshot", b"snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["snapshot", "invalidation"]  # noqa: Y015
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["snapshot", "invalidation", "delta", "incompatible"]  # noqa: Y015
     _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
 

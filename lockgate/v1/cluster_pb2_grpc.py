@@ -50,8 +50,9 @@ class ClusterServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Sync(self, request_iterator, context):
-        """Config stream with xDS semantics: the node sends Hello first, then Ack or Nack for each
-        Snapshot, and Heartbeats; the control plane sends Snapshots and credential Invalidations.
+        """Config stream with xDS semantics: the node sends Hello first, then Ack, Nack or Resync for
+        each Snapshot or Delta, and Heartbeats; the control plane sends Snapshots, Deltas,
+        Incompatible notices and credential Invalidations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,8 +34,9 @@ class ClusterStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ClusterAsyncStub: ...
     Sync: _grpc.StreamStreamMultiCallable[_cluster_pb2.NodeMessage, _cluster_pb2.ControlMessage]
-    """Config stream with xDS semantics: the node sends Hello first, then Ack or Nack for each
-    Snapshot, and Heartbeats; the control plane sends Snapshots and credential Invalidations.
+    """Config stream with xDS semantics: the node sends Hello first, then Ack, Nack or Resync for
+    each Snapshot or Delta, and Heartbeats; the control plane sends Snapshots, Deltas,
+    Incompatible notices and credential Invalidations.
     """
     LookupCredential: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.CredentialLookupRequest, _cluster_pb2.CredentialLookupResponse]
     """Key-auth lookup by the SHA-256 hex of the key (the plaintext never travels)."""
@@ -44,8 +45,9 @@ class ClusterStub:
 class ClusterAsyncStub(ClusterStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Sync: _aio.StreamStreamMultiCallable[_cluster_pb2.NodeMessage, _cluster_pb2.ControlMessage]  # type: ignore[assignment]
-    """Config stream with xDS semantics: the node sends Hello first, then Ack or Nack for each
-    Snapshot, and Heartbeats; the control plane sends Snapshots and credential Invalidations.
+    """Config stream with xDS semantics: the node sends Hello first, then Ack, Nack or Resync for
+    each Snapshot or Delta, and Heartbeats; the control plane sends Snapshots, Deltas,
+    Incompatible notices and credential Invalidations.
     """
     LookupCredential: _aio.UnaryUnaryMultiCallable[_cluster_pb2.CredentialLookupRequest, _cluster_pb2.CredentialLookupResponse]  # type: ignore[assignment]
     """Key-auth lookup by the SHA-256 hex of the key (the plaintext never travels)."""
@@ -57,8 +59,9 @@ class ClusterServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_cluster_pb2.NodeMessage],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_cluster_pb2.ControlMessage], _abc.AsyncIterator[_cluster_pb2.ControlMessage]]:
-        """Config stream with xDS semantics: the node sends Hello first, then Ack or Nack for each
-        Snapshot, and Heartbeats; the control plane sends Snapshots and credential Invalidations.
+        """Config stream with xDS semantics: the node sends Hello first, then Ack, Nack or Resync for
+        each Snapshot or Delta, and Heartbeats; the control plane sends Snapshots, Deltas,
+        Incompatible notices and credential Invalidations.
         """
 
     @_abc_1.abstractmethod

@@ -2,125 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from control_plane.nodes import NodeRegistry
-from control_plane.publisher import Publisher
-from control_plane.sync_server import ClusterService, create_server
-from data_plane.cluster_client import NodeInfo, RemoteCredentials, SyncClient, open_channel
-from data_plane.credentials import CachedCredentials
-from data_plane.runtime import Runtime, RuntimeHolder, compile_runtime
+from data_plane.control_planes import RemoteCredentials
 from gateway.context import ConsumerInfo, CredentialInfo
-from gateway.credentials import CredentialLookupError, CredentialMatch, InMemoryCredentials
+from gateway.credentials import CredentialLookupError, CredentialMatch
 from gateway.entities import Ref, Route, Service
-from gateway.plugins import registry
-from gateway.snapshot import Snapshot
 from lockgate import certs
 from lockgate.settings import ClusterTLS
 from lockgate.v1 import cluster_pb2 as pb
 from lockgate.v1 import cluster_pb2_grpc as pb_grpc
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class FakeStore:
-    version: int = 1
-    services: list[Service] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
-    credentials: dict[str, CredentialMatch] = field(default_factory=dict)
-
-    def snapshot(self) -> Snapshot:
-        return Snapshot.create(self.version, tuple(self.services), tuple(self.routes))
-
-    def lookup(self, key_hash: str) -> CredentialMatch | None:
-        return self.credentials.get(key_hash)
-
-
-@dataclass
-class Cluster:
-    store: FakeStore
-    publisher: Publisher
-    nodes: NodeRegistry
-    address: str
-    tls: ClusterTLS
+from tests.control_plane.sync_harness import Cluster, eventually, make_node, make_tls, start_cluster
 
 
 @pytest.fixture
 def tls(tmp_path: Path) -> ClusterTLS:
-    pair = ClusterTLS(tmp_path / "cluster.crt", tmp_path / "cluster.key")
-    certs.generate(pair.cert, pair.key)
-    return pair
+    return make_tls(tmp_path)
 
 
 @pytest.fixture
 async def cluster(tls: ClusterTLS) -> AsyncIterator[Cluster]:
-    store = FakeStore()
-    nodes = NodeRegistry()
-    publisher = Publisher(store.snapshot, on_snapshot=lambda s: nodes.set_expected(s.hash))
-    await publisher.start()
-    address = f"127.0.0.1:{free_port()}"
-    server = create_server(ClusterService(publisher, nodes, store.lookup), address, tls)
-    await server.start()
+    cluster = await start_cluster(tls)
     try:
-        yield Cluster(store, publisher, nodes, address, tls)
+        yield cluster
     finally:
-        await server.stop(grace=None)
-
-
-def node_info(node_id: str = "node-1") -> NodeInfo:
-    return NodeInfo(node_id, "host-1", "0.1.0", {"key-auth": "1.0.0"}, {"zone": "a"})
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-@dataclass
-class Node:
-    holder: RuntimeHolder
-    client: SyncClient
-    credentials: CachedCredentials
-    task: asyncio.Task[None]
-    channel: grpc.aio.Channel
-
-
-async def start_node(cluster: Cluster, compile_ok: bool = True) -> Node:
-    channel = open_channel(cluster.address, cluster.tls)
-    credentials = CachedCredentials(RemoteCredentials(channel))
-    holder = RuntimeHolder()
-
-    def compile_snapshot(snapshot: Snapshot) -> Runtime:
-        if not compile_ok:
-            raise ValueError("plugin 'x' failed to compile")
-        return compile_runtime(snapshot, registry(), InMemoryCredentials())
-
-    client = SyncClient(
-        channel, node_info(), compile_snapshot, holder.swap, credentials, heartbeat_s=0.1
-    )
-    return Node(holder, client, credentials, asyncio.create_task(client.run()), channel)
-
-
-async def stop_node(node: Node) -> None:
-    node.task.cancel()
-    await asyncio.gather(node.task, return_exceptions=True)
-    await node.channel.close(grace=None)
+        await cluster.close()
 
 
 async def test_node_gets_snapshot_and_acks(cluster: Cluster) -> None:
@@ -132,7 +42,7 @@ async def test_node_gets_snapshot_and_acks(cluster: Cluster) -> None:
     await eventually(
         lambda: cluster.publisher.current is not None and cluster.publisher.current.version == 2
     )
-    node = await start_node(cluster)
+    node = make_node([cluster.address], cluster.tls).start()
     try:
         await eventually(lambda: node.holder.current is not None)
         assert node.holder.current is not None
@@ -141,7 +51,7 @@ async def test_node_gets_snapshot_and_acks(cluster: Cluster) -> None:
         status = cluster.nodes.list()[0]
         assert (status.id, status.hostname, status.ip, status.labels) == (
             "node-1",
-            "host-1",
+            "host-node-1",
             "127.0.0.1",
             {"zone": "a"},
         )
@@ -156,12 +66,14 @@ async def test_node_gets_snapshot_and_acks(cluster: Cluster) -> None:
         )
         await eventually(lambda: cluster.nodes.list()[0].config_version == 3)
     finally:
-        await stop_node(node)
+        await node.stop()
     await eventually(lambda: cluster.nodes.list()[0].sync_status == "disconnected")
 
 
 async def test_rejected_snapshot_is_reported(cluster: Cluster) -> None:
-    node = await start_node(cluster, compile_ok=False)
+    node = make_node(
+        [cluster.address], cluster.tls, fail_compile=lambda s: "plugin 'x' failed to compile"
+    ).start()
     try:
         await eventually(
             lambda: bool(cluster.nodes.list()) and cluster.nodes.list()[0].last_error is not None
@@ -171,13 +83,13 @@ async def test_rejected_snapshot_is_reported(cluster: Cluster) -> None:
         assert status.sync_status == "out_of_sync"
         assert node.holder.current is None
     finally:
-        await stop_node(node)
+        await node.stop()
 
 
 async def test_lookup_and_invalidation(cluster: Cluster) -> None:
     match = CredentialMatch(CredentialInfo("cred-1", "c-1"), ConsumerInfo("c-1", "alice"), None)
     cluster.store.credentials["h1"] = match
-    node = await start_node(cluster)
+    node = make_node([cluster.address], cluster.tls).start()
     try:
         await eventually(lambda: node.holder.current is not None)
         assert await node.credentials.lookup("h1") == match
@@ -189,7 +101,7 @@ async def test_lookup_and_invalidation(cluster: Cluster) -> None:
         await eventually(lambda: len(node.credentials) == 1)  # only the negative entry is left
         assert await node.credentials.lookup("h1") is None
     finally:
-        await stop_node(node)
+        await node.stop()
 
 
 async def test_client_without_the_cluster_certificate_is_refused(

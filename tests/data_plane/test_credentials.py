@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from data_plane.credentials import CachedCredentials
+from data_plane.credentials import CachedCredentials, SharedCacheUnavailable
 from gateway.context import ConsumerInfo, CredentialInfo
 from gateway.credentials import CredentialLookupError, CredentialMatch
 
@@ -18,11 +19,34 @@ class CountingRemote:
 
     async def lookup(self, key_hash: str) -> CredentialMatch | None:
         self.calls.append(key_hash)
-        if self.delay:
-            await asyncio.sleep(self.delay)
         if self.fail:
             raise CredentialLookupError("down")
-        return self.answers.get(key_hash)
+        answer = self.answers.get(key_hash)  # read now; the reply then takes `delay` to arrive
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return answer
+
+
+class FakeShared:
+    """L2 over a dict: None values are tombstones."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, CredentialMatch | None] = {}
+        self.gets: list[str] = []
+        self.puts: list[str] = []
+        self.down = False
+
+    async def get(self, key_hash: str) -> tuple[bool, CredentialMatch | None]:
+        self.gets.append(key_hash)
+        if self.down:
+            raise SharedCacheUnavailable("down")
+        if key_hash not in self.records:
+            return False, None
+        return True, self.records[key_hash]
+
+    def put(self, key_hash: str, match: CredentialMatch) -> None:
+        self.puts.append(key_hash)
+        self.records.setdefault(key_hash, match)
 
 
 def match(consumer: str = "c1", expires_at: float | None = None) -> CredentialMatch:
@@ -95,8 +119,6 @@ async def test_capacity_bounds_memory() -> None:
 
 
 async def test_expired_credential_is_not_served_from_cache() -> None:
-    import time
-
     remote = CountingRemote()
     remote.answers["h"] = match(expires_at=time.time() + 0.05)
     cache = CachedCredentials(remote)
@@ -104,3 +126,105 @@ async def test_expired_credential_is_not_served_from_cache() -> None:
     await asyncio.sleep(0.06)
     remote.answers.pop("h")
     assert await cache.lookup("h") is None
+
+
+async def test_l2_hit_answers_without_the_control_plane() -> None:
+    remote, shared = CountingRemote(), FakeShared()
+    shared.records["h"] = match()
+    cache = CachedCredentials(remote, shared=shared)
+    assert await cache.lookup("h") == match()
+    assert await cache.lookup("h") == match()
+    assert (shared.gets, remote.calls) == (["h"], [])
+
+
+async def test_l2_tombstone_is_a_known_miss() -> None:
+    remote, shared = CountingRemote(), FakeShared()
+    shared.records["h"] = None
+    remote.answers["h"] = match()  # never asked: the tombstone is authoritative
+    cache = CachedCredentials(remote, shared=shared)
+    assert await cache.lookup("h") is None
+    assert remote.calls == []
+
+
+async def test_l2_miss_asks_the_control_plane_and_writes_back() -> None:
+    remote, shared = CountingRemote(), FakeShared()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, shared=shared)
+    assert await cache.lookup("h") == match()
+    assert remote.calls == ["h"]
+    assert shared.puts == ["h"]
+    assert await cache.lookup("unknown") is None
+    assert shared.puts == ["h"]  # negative answers stay in L1 only
+
+
+async def test_l2_down_falls_back_to_the_control_plane() -> None:
+    remote, shared = CountingRemote(), FakeShared()
+    remote.answers["h"] = match()
+    shared.down = True
+    cache = CachedCredentials(remote, shared=shared)
+    assert await cache.lookup("h") == match()
+    assert remote.calls == ["h"]
+
+
+async def test_invalidated_keys_skip_l2_for_a_while() -> None:
+    # the push can beat the control plane's own Redis write: L2 may still hold the old record
+    remote, shared = CountingRemote(), FakeShared()
+    shared.records["h"] = match()
+    cache = CachedCredentials(remote, shared=shared, bypass_s=0.05, negative_ttl=0.0)
+    assert await cache.lookup("h") == match()
+    cache.invalidate(key_hashes=["h"])
+    assert await cache.lookup("h") is None  # the control plane's answer, not L2's stale one
+    assert remote.calls == ["h"]
+    await asyncio.sleep(0.06)
+    shared.records["h"] = None  # the control plane's tombstone has landed
+    assert await cache.lookup("h") is None
+    assert remote.calls == ["h"]
+
+
+async def test_a_lookup_racing_an_invalidation_is_not_cached() -> None:
+    remote, shared = CountingRemote(), FakeShared()
+    remote.answers["h"] = match()
+    remote.delay = 0.02
+    cache = CachedCredentials(remote, shared=shared)
+    lookup = asyncio.create_task(cache.lookup("h"))
+    await asyncio.sleep(0.005)
+    cache.invalidate(key_hashes=["h"])  # the key was deleted while the answer was in flight
+    del remote.answers["h"]
+    assert await lookup == match()
+    assert shared.puts == []  # not written back to L2
+    assert await cache.lookup("h") is None  # and not cached in L1
+    assert remote.calls == ["h", "h"]
+
+
+async def test_cached_keys_outlive_their_ttl_while_backends_are_down() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, positive_ttl=0.01, stale_if_error=60)
+    assert await cache.lookup("h") == match()
+    await asyncio.sleep(0.02)
+    remote.fail = True
+    assert await cache.lookup("h") == match()
+    with pytest.raises(CredentialLookupError):
+        await cache.lookup("unknown")
+
+
+async def test_stale_entries_are_not_served_past_stale_if_error() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, positive_ttl=0.01, stale_if_error=0.01)
+    await cache.lookup("h")
+    await asyncio.sleep(0.03)
+    remote.fail = True
+    with pytest.raises(CredentialLookupError):
+        await cache.lookup("h")
+
+
+async def test_invalidated_keys_are_not_served_stale() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, stale_if_error=60)
+    await cache.lookup("h")
+    cache.invalidate(consumer_ids=["c1"])
+    remote.fail = True
+    with pytest.raises(CredentialLookupError):
+        await cache.lookup("h")

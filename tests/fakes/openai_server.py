@@ -5,7 +5,9 @@ Endpoints: `POST /v1/chat/completions` and `POST /v1/completions`, each JSON or 
 echoes the prompt: `Hello! You said: <last user message or prompt>`. Token counts are word counts.
 If an API key is configured, requests without `Authorization: Bearer <key>` get OpenAI's 401
 body. Like OpenAI, unknown arguments such as `top_k` are rejected with 400. Every request is
-recorded; `queue_response` makes the next request get a canned answer instead.
+recorded; `queue_response` makes the next request get a canned answer instead, `queue_stall`
+makes it wait before answering (to trip a read timeout) and `queue_drop` closes its connection
+without any answer.
 
 In-process: `with FakeOpenAI(api_key="sk-up") as fake: fake.url; fake.requests`.
 As a process: `python -m tests.fakes.openai_server --port N [--api-key K]`.
@@ -55,8 +57,13 @@ class RecordedRequest:
 @dataclass(frozen=True, slots=True)
 class CannedResponse:
     status: int
+    """0: answer normally (after `delay`)."""
     body: bytes
     headers: tuple[tuple[str, str], ...]
+    delay: float = 0.0
+    """Seconds to wait before answering."""
+    drop: bool = False
+    """Close the connection instead of answering."""
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
@@ -105,7 +112,14 @@ class _Backend:
             )
             canned = self.queued.pop(0) if self.queued else None
         if canned is not None:
-            return web.Response(status=canned.status, body=canned.body, headers=canned.headers)
+            if canned.delay:
+                await asyncio.sleep(canned.delay)
+            if canned.drop:
+                assert request.transport is not None
+                request.transport.abort()
+                raise asyncio.CancelledError  # nothing more to send on a dead connection
+            if canned.status:
+                return web.Response(status=canned.status, body=canned.body, headers=canned.headers)
         denied = self._check_key(request.headers.get("Authorization"))
         if denied is not None:
             return denied
@@ -302,6 +316,16 @@ class FakeOpenAI:
         merged = {"Content-Type": content_type, **(headers or {})}
         with self._backend.lock:
             self._backend.queued.append(CannedResponse(status, data, tuple(merged.items())))
+
+    def queue_stall(self, seconds: float) -> None:
+        """Make the next request wait `seconds` before it is answered normally."""
+        with self._backend.lock:
+            self._backend.queued.append(CannedResponse(0, b"", (), delay=seconds))
+
+    def queue_drop(self) -> None:
+        """Close the next request's connection without answering."""
+        with self._backend.lock:
+            self._backend.queued.append(CannedResponse(0, b"", (), drop=True))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fake-openai", daemon=True)

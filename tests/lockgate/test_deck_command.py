@@ -78,15 +78,16 @@ ENV = {"LOCKGATE_ADMIN_TOKEN": "admin-secret", "DECK_OPENAI_API_KEY": "sk-test-1
 
 
 class FakeAdmin:
-    """Records every request; answers /config with a canned body and lists with pages of 2."""
+    """Records every request; answers POST /config with a canned body, GET /config with an
+    exported document."""
 
     def __init__(
         self,
         config: tuple[int, Any] = (200, CANNED),
-        lists: dict[str, list[dict[str, Any]]] | None = None,
+        export: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
-        self.lists = lists or {}
+        self.export = export or {"_format_version": "3.0"}
         self.requests: list[httpx.Request] = []
         self.transport = httpx.MockTransport(self.handle)
 
@@ -101,15 +102,8 @@ class FakeAdmin:
             if isinstance(body, str):
                 return httpx.Response(status, text=body)
             return httpx.Response(status, json=body)
-        if request.method == "GET" and request.url.path in self.lists:
-            items = self.lists[request.url.path]
-            start = int(request.url.params.get("offset", "0"))
-            end = start + 2
-            page: dict[str, Any] = {"data": items[start:end], "next": None}
-            if end < len(items):
-                # Kong's shape: `next` is a path with an opaque offset.
-                page["next"] = f"{request.url.path}?offset={end}"
-            return httpx.Response(200, json=page)
+        if request.url.path == "/config" and request.method == "GET":
+            return httpx.Response(200, json=self.export)
         return httpx.Response(404, json={"message": "Not found"})
 
 
@@ -371,152 +365,73 @@ def test_admin_url_and_token_come_from_env_and_flags_win(howto: str) -> None:
     )
 
 
-def _ref(entity_id: str) -> dict[str, str]:
-    return {"id": entity_id}
-
-
-ADMIN_STATE: dict[str, list[dict[str, Any]]] = {
-    "/services": [
+EXPORTED: dict[str, Any] = {
+    "_format_version": "3.0",
+    "services": [
         {
             "id": "s1",
-            "name": "b-svc",
-            "protocol": "http",
-            "host": "b",
+            "name": "svc",
+            "host": "h",
             "port": 80,
-            "path": None,
-            "created_at": 1,
-            "updated_at": 2,
-        },
-        {
-            "id": "s2",
-            "name": "a-svc",
-            "protocol": "https",
-            "host": "a",
-            "port": 443,
-            "path": "/v1",
-            "created_at": 1,
-            "updated_at": 2,
-        },
-        {"id": "s3", "name": "c-svc", "protocol": "http", "host": "c", "port": 80},
+            "routes": [{"id": "r1", "name": "rt", "paths": ["/"]}],
+        }
     ],
-    "/routes": [
-        {"id": "r1", "name": "r-b", "paths": ["/b"], "service": _ref("s1"), "created_at": 1},
-        {"id": "r2", "name": "r-a", "paths": ["/a"], "service": _ref("s2")},
-        {"id": "r3", "name": "loose", "hosts": ["x"], "service": None},
+    "consumers": [
+        {
+            "id": "c1",
+            "username": "openai-client",
+            "keyauth_credentials": [{"id": "k1", "key_hash": "sha256:" + "0" * 64}],
+        }
     ],
-    "/consumers": [{"id": "c1", "username": "openai-client", "custom_id": None}],
-    "/plugins": [
-        {
-            "id": "p1",
-            "name": "pre-function",
-            "config": {"access": [LUA]},
-            "service": None,
-            "route": None,
-            "consumer": None,
-        },
-        {
-            "id": "p2",
-            "name": "key-auth",
-            "config": {"key_names": ["apikey"]},
-            "service": _ref("s1"),
-            "route": None,
-            "consumer": None,
-        },
-        {
-            "id": "p3",
-            "name": "rate-limiting",
-            "config": {"minute": 5},
-            "service": None,
-            "route": _ref("r2"),
-            "consumer": _ref("c1"),
-        },
-    ],
-    "/key-auths": [
-        {
-            "id": "k1",
-            "consumer": _ref("c1"),
-            "key": "5e884898da28047151d0e56f8dc629",
-            "ttl": None,
-            "created_at": 3,
-        },
-    ],
+    "plugins": [{"id": "p1", "name": "pre-function", "config": {"access": [LUA]}}],
 }
 
 
-def test_dump_follows_pages_and_nests(capsys: pytest.CaptureFixture[str]) -> None:
-    admin = FakeAdmin(lists=ADMIN_STATE)
+def test_dump_reads_get_config_and_passes_select_tags_and_sanitize(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    admin = FakeAdmin(export=EXPORTED)
 
-    assert deck(["dump"], transport=admin.transport) == 0
+    assert (
+        deck(
+            ["dump", "--select-tag", "a", "--select-tag", "b", "--sanitize"],
+            transport=admin.transport,
+        )
+        == 0
+    )
 
-    assert admin.writes == []
-    assert [r.url.params.get("offset") for r in admin.requests if r.url.path == "/services"] == [
-        None,
-        "2",
-    ]
+    [request] = admin.requests
+    assert (request.method, request.url.path) == ("GET", "/config")
+    assert dict(request.url.params) == {"select_tags": "a,b", "sanitize": "true"}
     out = capsys.readouterr().out
-    assert out.startswith("# Key-auth keys are stored hashed and cannot be exported")
+    assert out.startswith("# Sanitized dump")
     assert "    - |\n" in out  # the Lua stays readable as a literal block
-    assert yaml.safe_load(out) == {
-        "_format_version": "3.0",
-        "services": [
-            {
-                "name": "a-svc",
-                "protocol": "https",
-                "host": "a",
-                "port": 443,
-                "path": "/v1",
-                "routes": [
-                    {
-                        "name": "r-a",
-                        "paths": ["/a"],
-                        "plugins": [
-                            {
-                                "name": "rate-limiting",
-                                "config": {"minute": 5},
-                                "consumer": "openai-client",
-                            }
-                        ],
-                    }
-                ],
-            },
-            {
-                "name": "b-svc",
-                "protocol": "http",
-                "host": "b",
-                "port": 80,
-                "routes": [{"name": "r-b", "paths": ["/b"]}],
-                "plugins": [{"name": "key-auth", "config": {"key_names": ["apikey"]}}],
-            },
-            {"name": "c-svc", "protocol": "http", "host": "c", "port": 80},
-        ],
-        "routes": [{"name": "loose", "hosts": ["x"]}],
-        "consumers": [{"username": "openai-client", "keyauth_credentials": [{"id": "k1"}]}],
-        "plugins": [{"name": "pre-function", "config": {"access": [LUA]}}],
-    }
+    document = yaml.safe_load(out)
+    assert document["services"] == [
+        {"name": "svc", "host": "h", "port": 80, "routes": [{"name": "rt", "paths": ["/"]}]}
+    ]
+    assert document["consumers"][0]["keyauth_credentials"] == [
+        {"id": "k1", "key_hash": "sha256:" + "0" * 64}
+    ]
 
 
 def test_dump_to_a_file_with_ids_and_back_through_validate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    admin = FakeAdmin(lists=ADMIN_STATE)
+    admin = FakeAdmin(export=EXPORTED)
     out = tmp_path / "dump.yaml"
 
     assert deck(["dump", "-o", str(out), "--with-id"], transport=admin.transport) == 0
 
-    document = yaml.safe_load(out.read_text())
-    a_svc = document["services"][0]
-    assert (a_svc["id"], a_svc["created_at"], a_svc["updated_at"]) == ("s2", 1, 2)
-    assert document["services"][1]["routes"][0] == {
-        "id": "r1",
-        "name": "r-b",
-        "paths": ["/b"],
-        "created_at": 1,
-    }
-    assert document["consumers"][0]["keyauth_credentials"] == [{"id": "k1", "created_at": 3}]
-    capsys.readouterr()
+    text = out.read_text()
+    assert text.startswith("# Key-auth keys are stored hashed")
+    assert yaml.safe_load(text) == EXPORTED
+    assert capsys.readouterr().err == (
+        f"wrote 1 service, 1 route, 1 consumer, 1 keyauth_credential, 1 plugin to {out}\n"
+    )
     assert deck(["validate", str(out)]) == 0
     assert capsys.readouterr().out == (
-        "valid: 3 services, 3 routes, 3 plugins, 1 consumer, 1 keyauth_credential\n"
+        "valid: 1 service, 1 route, 1 consumer, 1 keyauth_credential, 1 plugin\n"
     )
 
 

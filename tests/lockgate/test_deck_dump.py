@@ -1,141 +1,65 @@
-"""Building the nested decK document from Admin API lists (no HTTP)."""
+"""Turning `GET /config`'s document into the file `lockgate deck dump` writes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from lockgate.deck.dump import AdminState, build_document, render_yaml
+import yaml
+
+from lockgate.deck.dump import has_credentials, prepare, render_yaml
 from lockgate.deck.loader import load_files
 
+HASH = "sha256:" + "ab" * 32
 
-def state(**lists: list[dict[str, Any]]) -> AdminState:
-    empty: dict[str, list[dict[str, Any]]] = {
-        "services": [],
-        "routes": [],
-        "consumers": [],
-        "plugins": [],
-        "keyauth_credentials": [],
-    }
-    return AdminState(**{**empty, **lists})
-
-
-def test_plugin_scopes_nest_under_the_most_specific_entity() -> None:
-    document = build_document(
-        state(
-            services=[{"id": "s", "name": "svc", "host": "h"}],
-            routes=[{"id": "r", "name": "rt", "paths": ["/"], "service": {"id": "s"}}],
-            consumers=[{"id": "c", "username": "alice"}, {"id": "d", "custom_id": "ext-1"}],
-            plugins=[
-                {
-                    "id": "1",
-                    "name": "p-route-service",
-                    "route": {"id": "r"},
-                    "service": {"id": "s"},
-                },
-                {
-                    "id": "2",
-                    "name": "p-service-consumer",
-                    "service": {"id": "s"},
-                    "consumer": {"id": "d"},
-                },
-                {"id": "3", "name": "p-consumer", "consumer": {"id": "c"}},
-                {"id": "4", "name": "p-global", "service": None, "route": None},
-            ],
-        )
-    )
-
-    assert document == {
-        "_format_version": "3.0",
-        "services": [
-            {
-                "name": "svc",
-                "host": "h",
-                "routes": [
-                    {
-                        "name": "rt",
-                        "paths": ["/"],
-                        "plugins": [{"name": "p-route-service", "service": "svc"}],
-                    }
-                ],
-                "plugins": [{"name": "p-service-consumer", "consumer": "ext-1"}],
-            }
-        ],
-        "consumers": [
-            {"username": "alice", "plugins": [{"name": "p-consumer"}]},
-            {"custom_id": "ext-1"},
-        ],
-        "plugins": [{"name": "p-global"}],
-    }
-
-
-def test_dangling_references_keep_the_entity_visible() -> None:
-    document = build_document(
-        state(
-            routes=[{"id": "r", "name": "orphan", "paths": ["/"], "service": {"id": "gone"}}],
-            plugins=[{"id": "p", "name": "key-auth", "service": {"id": "gone"}}],
-            keyauth_credentials=[{"id": "k", "consumer": {"id": "gone"}}],
-        )
-    )
-
-    assert document == {
-        "_format_version": "3.0",
-        "routes": [{"name": "orphan", "paths": ["/"], "service": "gone"}],
-        "plugins": [{"name": "key-auth", "service": "gone"}],
-    }
-
-
-def test_credentials_never_carry_a_key_or_hash() -> None:
-    document = build_document(
-        state(
-            consumers=[{"id": "c", "username": "u"}],
-            keyauth_credentials=[
-                {
-                    "id": "k2",
-                    "consumer": {"id": "c"},
-                    "key": "hash",
-                    "key_hash": "h",
-                    "ttl": 60,
-                    "tags": ["t"],
-                },
-                {"id": "k1", "consumer": {"id": "c"}},
-            ],
-        )
-    )
-
-    assert document["consumers"] == [
+EXPORTED: dict[str, Any] = {
+    "_format_version": "3.0",
+    "_info": {"select_tags": ["team-a"]},
+    "services": [
         {
-            "username": "u",
-            "keyauth_credentials": [{"id": "k1"}, {"id": "k2", "ttl": 60, "tags": ["t"]}],
-        }
-    ]
-
-
-def test_a_dump_is_a_valid_deck_file(tmp_path: Path) -> None:
-    document = build_document(
-        state(
-            services=[
-                {
-                    "id": "s",
-                    "name": "svc",
-                    "host": "h",
-                    "port": 80,
-                    "created_at": 1,
-                    "unknown_server_field": "x",
-                }
+            "id": "s",
+            "name": "svc",
+            "host": "h",
+            "port": 80,
+            "routes": [
+                {"id": "r", "name": "rt", "paths": ["/"], "plugins": [{"id": "p", "name": "x"}]}
             ],
-            routes=[{"id": "r", "name": "rt", "paths": ["/"], "service": {"id": "s"}}],
-            consumers=[{"id": "c", "username": "u"}],
-            plugins=[{"id": "p", "name": "pre-function", "config": {"access": ["a\nb\n"]}}],
-            keyauth_credentials=[{"id": "k", "consumer": {"id": "c"}}],
-        ),
-        with_id=True,
-    )
+        }
+    ],
+    "consumers": [
+        {"id": "c", "username": "u", "keyauth_credentials": [{"id": "k", "key_hash": HASH}]}
+    ],
+    "plugins": [{"id": "g", "name": "pre-function", "config": {"access": ["a\nb\n"]}}],
+}
+
+
+def test_ids_go_unless_asked_for_but_credentials_keep_theirs() -> None:
+    document = prepare(EXPORTED, with_id=False)
+    assert document["_info"] == {"select_tags": ["team-a"]}
+    [service] = document["services"]
+    assert "id" not in service
+    assert service["routes"] == [{"name": "rt", "paths": ["/"], "plugins": [{"name": "x"}]}]
+    assert document["consumers"] == [
+        {"username": "u", "keyauth_credentials": [{"id": "k", "key_hash": HASH}]}
+    ]
+    assert "id" not in document["plugins"][0]
+    assert prepare(EXPORTED, with_id=True) == EXPORTED
+
+
+def test_has_credentials() -> None:
+    assert has_credentials(EXPORTED)
+    assert not has_credentials({"consumers": [{"username": "u"}]})
+
+
+def test_a_dump_is_a_valid_deck_file_with_readable_lua(tmp_path: Path) -> None:
+    document = prepare(EXPORTED, with_id=True)
+    text = render_yaml(document, header=["note"])
+    assert text.startswith("# note\n")
+    assert "- |\n" in text  # multi-line Lua as a literal block
     path = tmp_path / "dump.yaml"
-    path.write_text(render_yaml(document, header=["note"]), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
     loaded = load_files([str(path)], {})
 
     assert loaded.document == document
-    assert "unknown_server_field" not in document["services"][0]
-    assert path.read_text().startswith("# note\n_format_version: '3.0'\n")
+    assert yaml.safe_load(text) == document

@@ -119,7 +119,7 @@ consumers:
 - username: openai-client
   keyauth_credentials:
   - key: k
-    key_hash: abc
+    hash: abc
   acls: [{group: g}]
 plugins:
 - {name: pre-function, scope: global}
@@ -131,7 +131,7 @@ plugins:
         f"{path}: services[0] (example-service).routes[0] (r1): unknown field 'path'",
         f"{path}: services[0] (example-service).routes[0] (r1).plugins[0] (key-auth): "
         "unknown field 'configs'",
-        f"{path}: consumers[0] (openai-client).keyauth_credentials[0]: unknown field 'key_hash'",
+        f"{path}: consumers[0] (openai-client).keyauth_credentials[0]: unknown field 'hash'",
         f"{path}: consumers[0] (openai-client): unsupported entity type 'acls'",
         f"{path}: plugins[0] (pre-function): unknown field 'scope'",
     )

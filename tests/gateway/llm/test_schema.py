@@ -77,9 +77,11 @@ def test_param_auth_mutually_required() -> None:
 
 
 def test_unimplemented_provider_is_rejected_clearly() -> None:
-    message = _error(config(target(model={"provider": "anthropic", "name": "claude"})))
-    assert "provider 'anthropic' is not supported by Lockgate yet (supported: openai)" in message
-    assert "expected one of: openai" in _error(config(target(model={"provider": "nope"})))
+    message = _error(config(target(model={"provider": "bedrock", "name": "claude"})))
+    supported = "openai, azure, anthropic, cohere, mistral, llama2, gemini, ollama"
+    expected = f"provider 'bedrock' is not supported by Lockgate yet (supported: {supported})"
+    assert expected in message
+    assert f"expected one of: {supported}" in _error(config(target(model={"provider": "nope"})))
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,7 @@ def test_option_bounds(options: dict[str, Any], field: str) -> None:
 def test_weight_bounds_and_route_type() -> None:
     assert "weight" in _error(config(target(weight=0)))
     assert "weight" in _error(config(target(weight=65536)))
-    assert "route_type" in _error(config(target(route_type="llm/v1/embeddings")))
+    assert "route_type" in _error(config(target(route_type="llm/v1/files")))
 
 
 def test_unimplemented_security_relevant_fields_are_rejected() -> None:
@@ -122,3 +124,28 @@ def test_unimplemented_security_relevant_fields_are_rejected() -> None:
 
 def test_unknown_fields_are_errors() -> None:
     assert "unknown_field" in _error(config(unknown_field=1))
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [
+        "round-robin",
+        "consistent-hashing",
+        "lowest-latency",
+        "lowest-usage",
+        "priority",
+        "least-connections",
+    ],
+)
+def test_balancer_algorithms_and_circuit_breaker_fields(algorithm: str) -> None:
+    cfg = PLUGIN.validate(
+        config(balancer={"algorithm": algorithm, "max_fails": 3, "fail_timeout": 5000})
+    )
+    assert cfg.balancer.algorithm == algorithm
+    assert (cfg.balancer.max_fails, cfg.balancer.fail_timeout) == (3, 5000)
+
+
+def test_semantic_balancing_is_refused_clearly() -> None:
+    assert "balancer algorithm 'semantic' is not supported" in _error(
+        config(balancer={"algorithm": "semantic"})
+    )

@@ -33,53 +33,6 @@ def returns(sandbox: LuaSandbox, code: str) -> object:
     return result.returned_function()
 
 
-ESCAPES = [
-    pytest.param("os.execute('id')", "execute", id="os.execute"),
-    pytest.param("os.getenv('HOME')", "getenv", id="os.getenv"),
-    pytest.param("os.remove('/tmp/x')", "remove", id="os.remove"),
-    pytest.param("io.open('/etc/passwd')", "open", id="io.open"),
-    pytest.param("io.popen('id')", "popen", id="io.popen"),
-    pytest.param("load('return 1')()", "load", id="load"),
-    pytest.param("loadstring('return 1')()", "loadstring", id="loadstring"),
-    pytest.param("dofile('/etc/passwd')", "dofile", id="dofile"),
-    pytest.param("loadfile('/etc/passwd')", "loadfile", id="loadfile"),
-    pytest.param("string.dump(print)", "dump", id="string.dump"),
-    pytest.param("(''):dump()", "dump", id="string-metatable-dump"),
-    pytest.param("getmetatable('').__index", "getmetatable", id="getmetatable"),
-    pytest.param("setmetatable({}, {})", "setmetatable", id="setmetatable"),
-    pytest.param("rawset(_G, 'x', 1)", "rawset", id="rawset"),
-    pytest.param("debug.getinfo(1)", "debug", id="debug"),
-    pytest.param("python.eval('1')", "python", id="python"),
-    pytest.param("package.loaded.os", "package", id="package"),
-    pytest.param("collectgarbage('count')", "collectgarbage", id="collectgarbage"),
-]
-
-
-@pytest.mark.parametrize(("code", "name"), ESCAPES)
-def test_escape_attempts_fail(code: str, name: str) -> None:
-    functions = compile_phase(f"local _ = {code}")
-    with pytest.raises(LuaRuntimeError, match=f"'{name}'"):
-        functions.run("access", make_ctx())
-
-
-def test_require_allows_only_cjson() -> None:
-    functions = compile_phase('require "os"')
-    with pytest.raises(LuaRuntimeError, match="require 'os' not allowed within sandbox"):
-        functions.run("access", make_ctx())
-
-
-def test_python_attributes_are_unreachable_from_pdk_functions() -> None:
-    for code in (
-        "return kong.request.get_header.__self__",
-        "return kong.request.get_header.__globals__",
-        "return kong.request.get_header['__call__']",
-        "kong.request.get_header.x = 1",
-    ):
-        functions = compile_phase(code)
-        with pytest.raises(LuaRuntimeError, match="not allowed in the sandbox"):
-            functions.run("access", make_ctx())
-
-
 def test_bytecode_is_rejected(sandbox: LuaSandbox) -> None:
     with pytest.raises(LuaSyntaxError, match="binary chunk"):
         sandbox.compile("\x1bLua\x54\x00", {})
@@ -130,7 +83,10 @@ LIMIT_BOMBS = [
     pytest.param(
         "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 64) .. i end", id="memory-bomb"
     ),
-    pytest.param("local s = string.rep('x', 1024 * 1024 * 1024)", id="huge-string"),
+    pytest.param(
+        "local s = string.rep('x', 15 * 1024 * 1024) .. string.rep('y', 15 * 1024 * 1024)",
+        id="huge-string",
+    ),
     pytest.param(
         "local t = {} while true do pcall(function() t[#t + 1] = {} end) end",
         id="memory-bomb-catching-errors",

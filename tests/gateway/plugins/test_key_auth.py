@@ -374,6 +374,15 @@ async def test_no_key_gives_kongs_exact_401() -> None:
     )
 
 
+async def test_errors_follow_the_accept_header() -> None:
+    result = await build().access(make_ctx([("apikey", "nope"), ("Accept", "text/plain")]))
+    assert result == Exit(
+        401,
+        b"Unauthorized\nrequest_id: req-123\n",
+        (("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Key")),
+    )
+
+
 async def test_realm_goes_into_www_authenticate() -> None:
     result = await build({"realm": "lockgate"}).access(make_ctx([("apikey", "nope")]))
     assert result == unauthorized("Unauthorized", 'Key realm="lockgate"')
