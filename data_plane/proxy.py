@@ -56,11 +56,20 @@ class ProxyApp:
     """ASGI application serving the proxy port."""
 
     def __init__(
-        self, holder: RuntimeHolder, upstream: UpstreamClient, *, max_body: int = 16 << 20
+        self,
+        holder: RuntimeHolder,
+        upstream: UpstreamClient,
+        *,
+        max_body: int = 16 << 20,
+        observer: Callable[[RequestContext], None] | None = None,
     ) -> None:
+        """`observer` sees every routed request's context after its log phase (status in
+        `ctx.response`, timings in `ctx.latencies`): the hook for metrics and analytics. It must
+        be cheap and must not raise."""
         self._holder = holder
         self._upstream = upstream
         self._max_body = max_body
+        self._observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -129,12 +138,15 @@ class ProxyApp:
         finally:
             # Also when the client went away mid-response: plugins release per-request state
             # (e.g. a balancer's in-flight count) in log.
+            ctx.latencies.total_ms = (time.perf_counter() - started) * 1000
             for inst in collected:
                 if "log" in inst.phases:
                     try:
                         await inst.handler.log(ctx)
                     except Exception:
                         log.exception("log phase of %s failed", inst.name)
+            if self._observer is not None:
+                self._observer(ctx)
 
     async def _respond_exit(
         self,
@@ -211,8 +223,10 @@ class ProxyApp:
                 ),
             )
             _apply_plugin_headers(head.headers, ctx.response_headers)
+            ctx.latencies.upstream_ms = (time.perf_counter() - proxy_done) * 1000
+            ctx.latencies.proxy_ms = (proxy_done - started) * 1000
             head.headers.set("X-Kong-Upstream-Latency", str(waited))
-            head.headers.set("X-Kong-Proxy-Latency", str(int((proxy_done - started) * 1000)))
+            head.headers.set("X-Kong-Proxy-Latency", str(int(ctx.latencies.proxy_ms)))
             head.headers.set("Via", VIA)
             head.headers.set("X-Kong-Request-Id", ctx.request_id)
             if up.buffer_response:

@@ -88,6 +88,18 @@ class Exit:
 
 
 @dataclass(slots=True)
+class Latencies:
+    """Kong's latency figures of one request, in milliseconds (set by the proxy)."""
+
+    proxy_ms: float = 0.0
+    """Gateway time before the upstream was called (Kong's X-Kong-Proxy-Latency)."""
+    upstream_ms: float | None = None
+    """Time to the upstream's response head (X-Kong-Upstream-Latency); None if not proxied."""
+    total_ms: float = 0.0
+    """Until the response was fully sent."""
+
+
+@dataclass(slots=True)
 class RequestContext:
     request: Request
     upstream: Upstream
@@ -106,6 +118,7 @@ class RequestContext:
     response_source: ResponseSource = "service"
     log_fields: dict[str, object] = field(default_factory=dict)
     """kong.log.set_serialize_value: dotted keys to values, read by the log phase and analytics."""
+    latencies: Latencies = field(default_factory=Latencies)
 
     def plugin_state(self, instance_id: str) -> dict[str, object]:
         """The kong.ctx.plugin table of one plugin instance, created on first use."""
