@@ -5,17 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
+from collections.abc import Mapping
 
+from control_plane import supervisor_config
 from control_plane.admin.app import create_admin_app
 from control_plane.admin_tokens import bootstrap
+from control_plane.analytics import AnalyticsService, add_analytics_service, prune_forever
+from control_plane.analytics_api import AnalyticsSource, add_analytics_routes
 from control_plane.clustering_api import add_clustering_routes
 from control_plane.credential_cache import CredentialWriteThrough
+from control_plane.metrics import AdminRequestCounter, ControlPlaneMetrics, add_metrics_route
 from control_plane.nodes import NodeRegistry
 from control_plane.publisher import Publisher
-from control_plane.store import open_store
+from control_plane.store import SqlStore
 from control_plane.store.events import ChangeEvent
+from control_plane.store.sql import create_store_engine
+from control_plane.store.sql_analytics import SqlAnalytics
+from control_plane.store.users import UserStore
+from control_plane.supervisor import Supervisor
 from control_plane.sync_server import ClusterService, create_server
 from control_plane.ui import create_ui_app
+from control_plane.ui.bootstrap import ensure_first_admin
+from control_plane.ui.config import UiConfig
+from control_plane.ui.supervised import SupervisedNodes
 from gateway.redis_credential_records import open_redis
 from lockgate import certs
 from lockgate.embedded_server import embedded
@@ -24,13 +37,31 @@ from lockgate.settings import ControlPlaneSettings
 log = logging.getLogger("lockgate.cp")
 
 
-async def serve(settings: ControlPlaneSettings, *, revision_poll_s: float = 0.3) -> None:
+async def serve(
+    settings: ControlPlaneSettings,
+    *,
+    revision_poll_s: float = 0.3,
+    environ: Mapping[str, str] | None = None,
+) -> None:
     """Run until SIGINT/SIGTERM. Every `revision_poll_s` the store's revision is read, so writes
-    made by other control planes on the same database reach this one's nodes."""
+    made by other control planes on the same database reach this one's nodes. With
+    `settings.local_data_planes` > 0 it also runs that many data planes, configured from
+    `environ` (the process's environment)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if certs.ensure(settings.tls.cert, settings.tls.key):
         log.info("generated the cluster certificate %s", settings.tls.cert)
-    store = open_store(settings.database_url)
+    engine = create_store_engine(settings.database_url)
+    store = SqlStore(engine)
+    store.migrate()
+    analytics_store = SqlAnalytics(engine)
+    analytics_service = AnalyticsService(analytics_store)
+    users = UserStore(engine)
+    password = await asyncio.to_thread(ensure_first_admin, users, settings.admin_password)
+    if password is not None:
+        print(
+            f"\nBootstrap web UI login (shown once): user admin, password {password}\n",
+            flush=True,
+        )
     verify, new_token = bootstrap(settings.data_dir, settings.admin_token)
     if new_token is not None:
         print(
@@ -56,17 +87,46 @@ async def serve(settings: ControlPlaneSettings, *, revision_poll_s: float = 0.3)
             write_through.on_change(event)
 
     admin_app = create_admin_app(store, verify, on_change)
-    add_clustering_routes(admin_app, nodes, publisher)
+    supervisor = None
+    if settings.local_data_planes > 0:
+        supervisor = Supervisor(
+            supervisor_config.build(environ or {}, settings, settings.local_data_planes)
+        )
+    add_clustering_routes(admin_app, nodes, publisher, local_nodes=supervisor)
+    add_analytics_routes(admin_app, analytics_store)
+    cp_metrics = ControlPlaneMetrics(
+        nodes, publisher, analytics_reports=lambda: analytics_service.reports
+    )
+    admin_app.add_middleware(AdminRequestCounter, metrics=cp_metrics)  # outermost: counts 401s
     grpc_server = create_server(
         ClusterService(publisher, nodes, store.lookup_credential),
         f"{settings.cluster_listen.host}:{settings.cluster_listen.port}",
         settings.tls,
     )
+    add_analytics_service(grpc_server, analytics_service)
     await grpc_server.start()
+    if supervisor is not None:
+        await supervisor.start()
+    ui_app = create_ui_app(
+        store,
+        users,
+        nodes,
+        publisher,
+        on_change,
+        config=UiConfig(
+            proxy_url=settings.proxy_url,
+            cluster_address=f"{socket.gethostname()}:{settings.cluster_listen.port}",
+            cluster_cert=settings.tls.cert,
+            cluster_key=settings.tls.key,
+        ),
+        analytics=AnalyticsSource(analytics_store),
+        local_nodes=SupervisedNodes(supervisor) if supervisor is not None else None,
+    )
+    add_metrics_route(ui_app, cp_metrics)  # unauthenticated, for Prometheus scrapers
     servers = [
         embedded(admin_app, host=settings.admin_listen.host, port=settings.admin_listen.port),
         embedded(
-            create_ui_app(nodes, publisher),
+            ui_app,
             host=settings.ui_listen.host,
             port=settings.ui_listen.port,
         ),
@@ -80,6 +140,7 @@ async def serve(settings: ControlPlaneSettings, *, revision_poll_s: float = 0.3)
     watchers = [
         asyncio.create_task(publisher.watch_revision(store.revision, revision_poll_s)),
         asyncio.create_task(nodes.watch_heartbeats()),
+        asyncio.create_task(prune_forever(analytics_store, settings.analytics_retention_days)),
     ]
     log.info(
         "control plane: Admin API %s, UI %s, cluster %s:%d",
@@ -90,6 +151,8 @@ async def serve(settings: ControlPlaneSettings, *, revision_poll_s: float = 0.3)
     )
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if supervisor is not None:
+        await supervisor.stop()  # data planes drain first; they send their last analytics
     for server in servers:
         server.should_exit = True
     for watcher in watchers:
@@ -100,4 +163,5 @@ async def serve(settings: ControlPlaneSettings, *, revision_poll_s: float = 0.3)
     await publisher.close()
     if write_through is not None:
         await write_through.stop()
+    analytics_store.close()
     store.close()

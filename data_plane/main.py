@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
 from pathlib import Path
 from typing import Any
 
+from data_plane.analytics import RequestObserver
+from data_plane.analytics_sender import AnalyticsSender
+from data_plane.analytics_window import MinuteWindow
 from data_plane.cluster_client import NodeInfo, SyncClient
 from data_plane.control_planes import ControlPlanes, RemoteCredentials, parse_addresses
 from data_plane.credentials import CachedCredentials
+from data_plane.http_server import HttpServer, Limits
+from data_plane.metrics import DataPlaneMetrics
 from data_plane.proxy import ProxyApp
 from data_plane.redis_credentials import RedisCredentials
 from data_plane.runtime import Runtime, RuntimeHolder, compile_runtime
@@ -26,6 +32,9 @@ from lockgate.embedded_server import embedded
 from lockgate.settings import DataPlaneSettings, Listen
 
 log = logging.getLogger("lockgate.dp")
+
+GC_THRESHOLD = 20_000
+"""Allocations between young-generation collections (CPython's default: 700)."""
 
 
 def bind(listen: Listen, *, reuse_port: bool) -> socket.socket:
@@ -83,6 +92,16 @@ async def serve(
         cache=SnapshotCache(snapshot_cache) if snapshot_cache is not None else None,
     )
     await sync.restore()
+    window = MinuteWindow()
+    analytics = AnalyticsSender(
+        window, lambda: planes.channel, settings.node_id, interval_s=settings.analytics_flush_s
+    )
+    metrics = DataPlaneMetrics(
+        window,
+        config_version=lambda: sync.version,
+        credential_cache_size=lambda: len(credentials),
+        extra=[analytics.write_metrics],
+    )
 
     def describe() -> dict[str, Any]:
         return {
@@ -99,23 +118,28 @@ async def serve(
 
     proxy_sock = bind(settings.proxy_listen, reuse_port=True)
     status_sock = bind(settings.status_listen, reuse_port=False)
-    proxy = embedded(
-        ProxyApp(holder, UpstreamClient()),
-        lifespan="on",
-        server_header=False,
-        date_header=False,
-        timeout_keep_alive=60,
-        timeout_graceful_shutdown=10,
+    app = ProxyApp(holder, UpstreamClient(), observer=RequestObserver(window))
+    await app.startup()
+    # The proxy port's own server (uvloop + httptools; see docs/benchmarks.md for why).
+    proxy = HttpServer(app, Limits(keepalive_s=60))
+    await proxy.start([proxy_sock])
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # passes, and collect the young generation less often (the proxy allocates many
+    # short-lived objects per request; measured in docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    status = embedded(
+        StatusApp(describe, lambda: holder.current is not None, metrics.render), lifespan="off"
     )
-    status = embedded(StatusApp(describe, lambda: holder.current is not None), lifespan="off")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = [
-        asyncio.create_task(proxy.serve(sockets=[proxy_sock])),
         asyncio.create_task(status.serve(sockets=[status_sock])),
         asyncio.create_task(sync.run()),
+        asyncio.create_task(analytics.run()),
     ]
     log.info(
         "data plane %s: proxy on %s, status on %s, control plane %s",
@@ -129,11 +153,15 @@ async def serve(
     for task in done:
         if task is not stopper and task.exception() is not None:
             log.error("data plane task failed: %r", task.exception())
-    proxy.should_exit = True
+    # Drain: requests in flight finish (up to 10 s), idle keep-alive connections close.
+    await proxy.shutdown(timeout_s=10)
+    await app.shutdown()
     status.should_exit = True
+    tasks[1].cancel()
     tasks[2].cancel()
     stopper.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await analytics.close()  # after the proxy drained: the last requests are counted
     await sync.flush_cache()
     await planes.close()
     if shared is not None:

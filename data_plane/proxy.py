@@ -16,11 +16,12 @@ stream started), there is no going back.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from random import getrandbits as _random_bits
 from typing import Any
 
+from data_plane.http_client import ClientError, ReadTimeout
 from data_plane.pipeline import Instance, Pipeline
 from data_plane.router import normalize_path
 from data_plane.runtime import Runtime, RuntimeHolder
@@ -46,10 +47,21 @@ _FORWARDED = frozenset(
 _RESPONSE_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 )
+_RESPONSE_OWN = _RESPONSE_HOP | {
+    "x-kong-upstream-latency",
+    "x-kong-proxy-latency",
+    "via",
+    "x-kong-request-id",
+}
+_UPSTREAM_SKIP = HOP_BY_HOP | _FORWARDED | {"x-kong-request-id"}
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
 
 
 class ProxyApp:
@@ -82,6 +94,8 @@ class ProxyApp:
         runtime = self._holder.current
         try:
             ctx.request.body = await _read_body(receive, self._max_body)
+        except ClientGone:
+            return  # nobody to answer; a truncated body must not go upstream
         except BodyTooLarge:
             await _send_exit(
                 send, responses.error(ctx, 413, "Request size limit exceeded"), started
@@ -175,13 +189,14 @@ class ProxyApp:
         hooked = _has_retry_hook(collected)
         proxy_done = time.perf_counter()
         while True:
-            url = f"{up.scheme}://{_authority(up.host, up.port, up.scheme)}{up.path}"
-            if up.query:
-                url += "?" + up.query
+            target = f"{up.path}?{up.query}" if up.query else up.path
             try:
                 response = await self._upstream.send(
                     up.method,
-                    url,
+                    up.scheme,
+                    up.host,
+                    up.port,
+                    target,
                     _upstream_headers(ctx),
                     up.body if up.body is not None else ctx.request.body,
                     Timeouts(
@@ -192,18 +207,19 @@ class ProxyApp:
                     0 if hooked else up.retries,
                 )
             except UpstreamError as exc:
-                log.warning("upstream %s failed: %s (request %s)", url, exc, ctx.request_id)
+                log.warning(
+                    "upstream %s://%s:%s%s failed: %s (request %s)",
+                    up.scheme,
+                    up.host,
+                    up.port,
+                    target,
+                    exc,
+                    ctx.request_id,
+                )
                 if hooked and await _retry(ctx, collected, UpstreamFailure(exc.kind, 0, exc.sent)):
                     continue
                 ctx.response_source = "error"
-                status, message = (
-                    (504, "The upstream server is timing out")
-                    if exc.timeout
-                    else (502, "An invalid response was received from the upstream server")
-                )
-                await self._respond_exit(
-                    ctx, responses.error(ctx, status, message), collected, send, started
-                )
+                await self._respond_exit(ctx, _upstream_exit(ctx, exc), collected, send, started)
                 return
             if (
                 hooked
@@ -215,22 +231,37 @@ class ProxyApp:
                 continue
             break
         try:
-            waited = int((time.perf_counter() - proxy_done) * 1000)
-            head = ResponseHead(
-                response.status,
-                Headers(
-                    (k, v) for k, v in response.headers.items() if k.lower() not in _RESPONSE_HOP
-                ),
-            )
-            _apply_plugin_headers(head.headers, ctx.response_headers)
-            ctx.latencies.upstream_ms = (time.perf_counter() - proxy_done) * 1000
+            now = time.perf_counter()
+            ctx.latencies.upstream_ms = (now - proxy_done) * 1000
             ctx.latencies.proxy_ms = (proxy_done - started) * 1000
-            head.headers.set("X-Kong-Upstream-Latency", str(waited))
-            head.headers.set("X-Kong-Proxy-Latency", str(int(ctx.latencies.proxy_ms)))
-            head.headers.set("Via", VIA)
-            head.headers.set("X-Kong-Request-Id", ctx.request_id)
+            # One pass over the upstream's headers: framing is ours, and so are the names the
+            # proxy sets below (as `set` would, without rebuilding the list once per name).
+            items = [(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_OWN]
+            items += (
+                ("X-Kong-Upstream-Latency", str(int(ctx.latencies.upstream_ms))),
+                ("X-Kong-Proxy-Latency", str(int(ctx.latencies.proxy_ms))),
+                ("Via", VIA),
+                ("X-Kong-Request-Id", ctx.request_id),
+            )
+            head = ResponseHead(response.status, Headers(items))
+            if len(ctx.response_headers):
+                _apply_plugin_headers(head.headers, ctx.response_headers)
             if up.buffer_response:
-                data = await response.read()
+                try:
+                    data = await response.read()
+                except ClientError as exc:
+                    # Nothing was sent to the client yet: Kong's 502/504 are still possible.
+                    log.warning("upstream body failed: %s (request %s)", exc, ctx.request_id)
+                    ctx.response_source = "error"
+                    failure = UpstreamError(
+                        str(exc),
+                        kind="timeout" if isinstance(exc, ReadTimeout) else "error",
+                        sent=True,
+                    )
+                    await self._respond_exit(
+                        ctx, _upstream_exit(ctx, failure), collected, send, started
+                    )
+                    return
                 data = _filter_whole(ctx, head, data, collected)
                 head.headers.set("Content-Length", str(len(data)))
                 await _start(send, head)
@@ -244,7 +275,7 @@ class ProxyApp:
             if filters:
                 head.headers.remove("Content-Length")
             await _start(send, head)
-            async for chunk in response.content.iter_any():
+            async for chunk in response.chunks():
                 for inst in filters:
                     chunk = inst.handler.body_filter(ctx, chunk, False)
                 if chunk:
@@ -256,16 +287,30 @@ class ProxyApp:
         finally:
             response.release()
 
+    async def startup(self) -> None:
+        """Open the upstream pool (what the ASGI lifespan startup does)."""
+        await self._upstream.start()
+
+    async def shutdown(self) -> None:
+        """Close the upstream pool (what the ASGI lifespan shutdown does)."""
+        await self._upstream.close()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self._upstream.start()
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self._upstream.close()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _upstream_exit(ctx: RequestContext, exc: UpstreamError) -> Exit:
+    if exc.timeout:
+        return responses.error(ctx, 504, "The upstream server is timing out")
+    return responses.error(ctx, 502, "An invalid response was received from the upstream server")
 
 
 def _context(scope: Scope) -> RequestContext:
@@ -290,7 +335,9 @@ def _context(scope: Scope) -> RequestContext:
         http_version=scope.get("http_version", "1.1"),
     )
     upstream = Upstream(method=request.method, query=raw_query)
-    return RequestContext(request=request, upstream=upstream, request_id=os.urandom(16).hex())
+    return RequestContext(
+        request=request, upstream=upstream, request_id=f"{_random_bits(128):032x}"
+    )
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -299,7 +346,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -390,18 +437,20 @@ def _authority(host: str, port: int, scheme: str) -> str:
 def _upstream_headers(ctx: RequestContext) -> list[tuple[str, str]]:
     req = ctx.request
     up = ctx.upstream
-    out = [(k, v) for k, v in req.headers if k.lower() not in HOP_BY_HOP]
-    out.append(("Host", up.host_header or _authority(up.host, up.port, up.scheme)))
     forwarded_for = req.headers.get("x-forwarded-for")
-    out = [(k, v) for k, v in out if k.lower() not in _FORWARDED]
-    out.append(
-        ("X-Forwarded-For", f"{forwarded_for}, {req.client_ip}" if forwarded_for else req.client_ip)
+    out = [(k, v) for k, v in req.headers if k.lower() not in _UPSTREAM_SKIP]
+    out += (
+        ("Host", up.host_header or _authority(up.host, up.port, up.scheme)),
+        (
+            "X-Forwarded-For",
+            f"{forwarded_for}, {req.client_ip}" if forwarded_for else req.client_ip,
+        ),
+        ("X-Forwarded-Proto", req.scheme),
+        ("X-Forwarded-Host", req.host),
+        ("X-Forwarded-Port", str(req.port)),
+        ("X-Real-IP", req.client_ip),
+        ("X-Kong-Request-Id", ctx.request_id),
     )
-    out.append(("X-Forwarded-Proto", req.scheme))
-    out.append(("X-Forwarded-Host", req.host))
-    out.append(("X-Forwarded-Port", str(req.port)))
-    out.append(("X-Real-IP", req.client_ip))
-    out.append(("X-Kong-Request-Id", ctx.request_id))
     return out
 
 

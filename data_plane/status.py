@@ -1,4 +1,5 @@
-"""The data plane's status port (8100): `/status` and `/status/ready` (503 until configured)."""
+"""The data plane's status port (8100): `/status`, `/status/ready` (503 until configured) and
+`/metrics` (Prometheus text, see data_plane.metrics)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,29 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from data_plane.metrics import CONTENT_TYPE
 from data_plane.proxy import Receive, Scope, Send
 
 
 class StatusApp:
-    def __init__(self, describe: Callable[[], dict[str, Any]], ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        describe: Callable[[], dict[str, Any]],
+        ready: Callable[[], bool],
+        metrics: Callable[[], str] | None = None,
+    ) -> None:
+        """`metrics` renders the Prometheus text for `/metrics` (None: 404 there)."""
         self._describe = describe
         self._ready = ready
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        if path == "/metrics" and self._metrics is not None:
+            await _send(send, 200, CONTENT_TYPE.encode(), self._metrics().encode())
+            return
         if path == "/status":
             status, body = 200, self._describe()
         elif path == "/status/ready":
@@ -26,15 +38,18 @@ class StatusApp:
             body = {"ready": ready} if ready else {"message": "no configuration applied yet"}
         else:
             status, body = 404, {"message": "Not found"}
-        data = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(data)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": data})
+        await _send(send, status, b"application/json", json.dumps(body).encode())
+
+
+async def _send(send: Send, status: int, content_type: bytes, data: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -1,17 +1,26 @@
-"""The pooled HTTP client the proxy forwards with (aiohttp; never httpx on this path).
+"""The pooled HTTP client the proxy forwards with (`data_plane.http_client`, on httptools).
 
 Bodies and encodings pass through untouched: no automatic decompression, no cookie jar, no
-headers added beyond what HTTP/1.1 framing needs.
+headers added beyond what HTTP/1.1 framing needs. This module maps the client's failures to
+nginx's `proxy_next_upstream` words and applies the service's connection retries.
 """
 
 from __future__ import annotations
 
-import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
-from yarl import URL
+from data_plane.http_client import (
+    ClientError,
+    ConnectError,
+    ConnectionPool,
+    ConnectTimeout,
+    InvalidResponse,
+    ReadTimeout,
+    Response,
+    WriteTimeout,
+)
 
 HOP_BY_HOP = frozenset(
     {
@@ -26,9 +35,12 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "content-length",
         "host",
+        "expect",
     }
 )
-"""Request headers the proxy never copies upstream (content-length and host are set anew)."""
+"""Request headers the proxy never copies upstream (content-length and host are set anew; the
+body is complete before the upstream is called, so `Expect: 100-continue` is answered by the
+proxy itself and not forwarded, as nginx does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,82 +73,68 @@ class UpstreamError(Exception):
 class UpstreamClient:
     """One shared connection pool per process. Call `start` inside the event loop."""
 
-    def __init__(self, *, pool_size: int = 0, keepalive_s: float = 60.0) -> None:
-        self._pool_size = pool_size
+    def __init__(
+        self, *, keepalive_s: float = 60.0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        """`ssl_context` verifies https upstreams (default: the system trust store)."""
         self._keepalive_s = keepalive_s
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl_context = ssl_context
+        self._pool: ConnectionPool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._pool_size,
-            keepalive_timeout=self._keepalive_s,
-            ttl_dns_cache=10,
-            enable_cleanup_closed=False,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-        )
+        self._pool = ConnectionPool(ssl_context=self._ssl_context, keepalive_s=self._keepalive_s)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     async def send(
         self,
         method: str,
-        url: str,
+        scheme: str,
+        host: str,
+        port: int,
+        target: str,
         headers: list[tuple[str, str]],
         body: bytes,
         timeouts: Timeouts,
         retries: int,
-    ) -> aiohttp.ClientResponse:
-        """Send a request; connection failures (nothing sent yet) are retried up to `retries`.
+    ) -> Response:
+        """Send a request (`target`: path and query); connection failures (nothing sent yet)
+        are retried up to `retries` times.
 
-        Raises `UpstreamError` once the response head could not be had. The connect and read
-        timeouts are aiohttp's socket timers. aiohttp has no write timer (its read timer starts
-        once the body is written), so the whole wait for the head is also bounded by
-        connect + write + read: a stalled body write fails at the latest by then.
-        The caller must `release()` the response.
+        Raises `UpstreamError` once the response head could not be had. Timeouts are per phase:
+        connect, each wait to write, each wait to read (nginx's proxy_*_timeout).
+        The caller must `release()` or `close()` the response.
         """
-        assert self._session is not None, "UpstreamClient.start() was not called"
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
-        )
-        target = URL(url, encoded=True)
-        bound = timeouts.connect_s + timeouts.write_s + timeouts.read_s
+        assert self._pool is not None, "UpstreamClient.start() was not called"
         attempt = 0
         while True:
             try:
-                async with asyncio.timeout(bound):
-                    return await self._session.request(
-                        method,
-                        target,
-                        headers=headers,
-                        data=body if body else None,
-                        timeout=timeout,
-                        allow_redirects=False,
-                        compress=None,
-                    )
-            except aiohttp.ClientConnectorError as exc:
+                return await self._pool.request(
+                    method,
+                    scheme,
+                    host,
+                    port,
+                    target,
+                    headers,
+                    body,
+                    connect_s=timeouts.connect_s,
+                    write_s=timeouts.write_s,
+                    read_s=timeouts.read_s,
+                )
+            except ConnectError as exc:
                 if attempt >= retries:
-                    raise UpstreamError(
-                        f"failed to connect to upstream: {exc}", kind="error", sent=False
-                    ) from exc
+                    raise UpstreamError(str(exc), kind="error", sent=False) from exc
                 attempt += 1
-            except aiohttp.ConnectionTimeoutError as exc:
+            except ConnectTimeout as exc:
                 raise UpstreamError(
                     "upstream connect timed out", kind="timeout", sent=False
                 ) from exc
-            except TimeoutError as exc:
-                raise UpstreamError("upstream timed out", kind="timeout", sent=True) from exc
-            except aiohttp.ClientResponseError as exc:
-                # aiohttp wraps an unparsable status line or header block in this error.
-                raise UpstreamError(
-                    f"invalid upstream response: {exc.message}", kind="invalid_header", sent=True
-                ) from exc
-            except aiohttp.ClientError as exc:
+            except (WriteTimeout, ReadTimeout) as exc:
+                raise UpstreamError(str(exc), kind="timeout", sent=True) from exc
+            except InvalidResponse as exc:
+                raise UpstreamError(str(exc), kind="invalid_header", sent=True) from exc
+            except ClientError as exc:
                 raise UpstreamError(f"upstream error: {exc}", kind="error", sent=True) from exc

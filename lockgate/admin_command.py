@@ -19,6 +19,8 @@ from urllib.parse import quote
 
 import httpx
 
+from lockgate import user_command
+
 DEFAULT_ADMIN_URL = "http://localhost:8001"
 TOKEN_HEADER = "Kong-Admin-Token"  # noqa: S105 (a header name, not a secret)
 ROLES = ("admin", "editor", "viewer")
@@ -71,6 +73,7 @@ def add_parser(
         description="Revoke an admin token: it stops working at once.",
     )
     revoke.add_argument("token", metavar="ID|NAME", help="the token's id or name")
+    user_command.add_parser(admin_sub)
     return admin
 
 
@@ -85,6 +88,8 @@ def run(
     `environ` defaults to `os.environ` (read here, once); `transport` replaces the network.
     """
     env = os.environ if environ is None else environ
+    if args.admin_command == "user":
+        return user_command.run(args, env)
     admin_url = (args.admin_url or env.get("LOCKGATE_ADMIN_URL") or DEFAULT_ADMIN_URL).rstrip("/")
     token = args.admin_token or env.get("LOCKGATE_ADMIN_TOKEN") or ""
     headers = {TOKEN_HEADER: token} if token else {}

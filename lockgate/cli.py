@@ -35,11 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--key", type=Path, help="key path (default: data dir/cluster.key)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing pair")
 
-    from lockgate import admin_command
+    from lockgate import admin_command, scale_command
     from lockgate.deck import command as deck_command
 
     deck_command.add_parser(sub)
     admin_command.add_parser(sub)
+    scale_command.add_parser(sub)
     return parser
 
 
@@ -73,7 +74,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from control_plane.main import serve as serve_cp
 
         cp = settings.control_plane()
-        asyncio.run(serve_cp(cp, revision_poll_s=cp.revision_poll_s))
+        asyncio.run(serve_cp(cp, revision_poll_s=cp.revision_poll_s, environ=dict(os.environ)))
         return 0
     if args.command == "data-plane":
         _logging()
@@ -94,6 +95,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         certs.generate(cert_path, key_path)
         print(f"wrote {cert_path} and {key_path}")
         return 0
+    if args.command == "scale":
+        from lockgate import scale_command
+
+        return scale_command.run(args, dict(os.environ))
     if args.command == "admin":
         from lockgate import admin_command
 

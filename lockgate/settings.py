@@ -53,6 +53,14 @@ class ControlPlaneSettings:
     """LOCKGATE_REDIS_URL: the credential cache shared with the data planes (None: no Redis)."""
     revision_poll_s: float = 0.3
     """LOCKGATE_CP_REVISION_POLL_S: how often writes of other control planes are looked for."""
+    analytics_retention_days: float = 30.0
+    """LOCKGATE_ANALYTICS_RETENTION_DAYS: analytics minutes older than this are deleted."""
+    proxy_url: str = "http://localhost:8000"
+    """LOCKGATE_PROXY_URL: the proxy URL users point SDKs at (shown in the UI)."""
+    admin_password: str | None = None
+    """LOCKGATE_ADMIN_PASSWORD: the first web UI admin's password (else generated, shown once)."""
+    local_data_planes: int = 0
+    """LOCKGATE_LOCAL_DATA_PLANES: data planes this control plane runs itself (0: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,8 @@ class DataPlaneSettings:
     """LOCKGATE_DP_SNAPSHOT_CACHE: file keeping the last applied snapshot (None: off)."""
     heartbeat_s: float = 5.0
     """LOCKGATE_DP_HEARTBEAT_S: heartbeat interval; the CP marks a node disconnected after 3."""
+    analytics_flush_s: float = 10.0
+    """LOCKGATE_DP_ANALYTICS_FLUSH_S: how often counted requests are reported to the CP."""
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -89,6 +99,13 @@ def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
     if not seconds > 0:
         raise SettingsError(f"{name}: expected a positive number of seconds, got {value!r}")
     return seconds
+
+
+def _count(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    value = _get(env, name, str(low))
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise SettingsError(f"{name}: expected a whole number from {low} to {high}, got {value!r}")
+    return int(value)
 
 
 def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
@@ -125,6 +142,16 @@ def control_plane(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
         admin_token=env.get("LOCKGATE_ADMIN_TOKEN") or None,
         redis_url=env.get("LOCKGATE_REDIS_URL", "").strip() or None,
         revision_poll_s=_seconds(env, "LOCKGATE_CP_REVISION_POLL_S", "0.3"),
+        analytics_retention_days=_seconds(env, "LOCKGATE_ANALYTICS_RETENTION_DAYS", "30"),
+        proxy_url=_get(
+            env,
+            "LOCKGATE_PROXY_URL",
+            Listen.parse(
+                _get(env, "LOCKGATE_PROXY_LISTEN", "0.0.0.0:8000"), "LOCKGATE_PROXY_LISTEN"
+            ).url(),
+        ),
+        admin_password=env.get("LOCKGATE_ADMIN_PASSWORD") or None,
+        local_data_planes=_count(env, "LOCKGATE_LOCAL_DATA_PLANES", 0, 64),
         tls=cluster_tls(env, base),
     )
 
@@ -155,4 +182,5 @@ def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
         redis_timeout_s=_seconds(env, "LOCKGATE_REDIS_TIMEOUT", "0.1"),
         snapshot_cache=_optional_path(env, "LOCKGATE_DP_SNAPSHOT_CACHE"),
         heartbeat_s=_seconds(env, "LOCKGATE_DP_HEARTBEAT_S", "5"),
+        analytics_flush_s=_seconds(env, "LOCKGATE_DP_ANALYTICS_FLUSH_S", "10"),
     )

@@ -1,7 +1,13 @@
-"""`lockgate up`: a control plane and N data planes on this machine, as separate processes.
+"""`lockgate up`: a control plane on this machine that runs N local data planes itself.
+
+The control plane supervises the data planes (LOCKGATE_LOCAL_DATA_PLANES, see
+control_plane/supervisor.py): they share the proxy port, restart after a crash and scale with
+`lockgate scale N` or `PUT /clustering/local-nodes`. This command only starts the control plane,
+waits for it and the first data plane, prints the URLs and stops the control plane (which drains
+its data planes first) on Ctrl-C or SIGTERM.
 
 State lives in LOCKGATE_DATA_DIR (default ./.lockgate): the SQLite database, the cluster
-certificate pair and the data planes' node ids. Ctrl-C or SIGTERM stops every process cleanly.
+certificate pair and the data planes' node ids and snapshot caches.
 """
 
 from __future__ import annotations
@@ -11,53 +17,63 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Mapping
-from pathlib import Path
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from types import FrameType
 
 from lockgate import certs, settings
 
-STOP_GRACE_S = 15.0
+# The control plane drains its data planes (up to ~10 s of in-flight requests) before it exits.
+STOP_GRACE_S = 40.0
+START_TIMEOUT_S = 60.0
 
 
-def _wait_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+def _host(listen: settings.Listen) -> str:
+    return "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
+
+
+def _wait_port(listen: settings.Listen, go_on: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if not go_on():
             return False
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with socket.create_connection((_host(listen), listen.port), timeout=0.5):
                 return True
         except OSError:
             time.sleep(0.1)
     return False
 
 
-def _node_id(base: Path, index: int) -> str:
-    path = base / f"data-plane-{index}.id"
-    if path.exists():
-        return path.read_text().strip()
-    node_id = str(uuid.uuid4())
-    path.write_text(node_id + "\n")
-    return node_id
-
-
-def _connect_host(listen: settings.Listen) -> str:
-    return "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
+def _wait_ready(listen: settings.Listen, go_on: Callable[[], bool], timeout_s: float) -> bool:
+    """Until the first data plane's `/status/ready` answers 200 (it has a config)."""
+    url = f"http://{_host(listen)}:{listen.port}/status/ready"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not go_on():
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def run_up(env: Mapping[str, str], data_planes: int) -> int:
+    """Run until Ctrl-C/SIGTERM; returns the exit code (1 when the control plane failed)."""
     cp = settings.control_plane(env)
-    dp = settings.data_plane(env)
+    dp = settings.data_plane(env)  # checked here: a bad value fails now, not in every node
     cp.data_dir.mkdir(parents=True, exist_ok=True)
     if certs.ensure(cp.tls.cert, cp.tls.key):
         print(f"generated the cluster certificate {cp.tls.cert}", flush=True)
-    base_env = dict(env)
-    base_env["LOCKGATE_DATA_DIR"] = str(cp.data_dir)
-    command = [sys.executable, "-m", "lockgate"]
+    cp_env = dict(env)
+    cp_env["LOCKGATE_DATA_DIR"] = str(cp.data_dir)
+    cp_env["LOCKGATE_LOCAL_DATA_PLANES"] = str(data_planes)
 
-    procs: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -67,55 +83,52 @@ def run_up(env: Mapping[str, str], data_planes: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    control = subprocess.Popen([*command, "control-plane"], env=base_env)
-    procs.append(control)
-    if not _wait_port(_connect_host(cp.cluster_listen), cp.cluster_listen.port, control, 60):
-        print("error: the control plane did not start (see its log above)", file=sys.stderr)
-        return _shutdown(procs, failed=True)
-    cluster = f"{_connect_host(cp.cluster_listen)}:{cp.cluster_listen.port}"
-    for index in range(1, data_planes + 1):
-        dp_env = dict(base_env)
-        dp_env["LOCKGATE_CONTROL_PLANE"] = env.get("LOCKGATE_CONTROL_PLANE") or cluster
-        dp_env["LOCKGATE_NODE_ID"] = _node_id(cp.data_dir, index)
-        # Restarts serve the last config at once, even while the control plane is down.
-        dp_env.setdefault(
-            "LOCKGATE_DP_SNAPSHOT_CACHE", str(cp.data_dir / f"data-plane-{index}.snapshot")
-        )
-        status = dp.status_listen
-        dp_env["LOCKGATE_STATUS_LISTEN"] = f"{status.host}:{status.port + index - 1}"
-        procs.append(subprocess.Popen([*command, "data-plane"], env=dp_env))
+    control = subprocess.Popen([sys.executable, "-m", "lockgate", "control-plane"], env=cp_env)
 
+    def go_on() -> bool:
+        return not stopping and control.poll() is None
+
+    if not _wait_port(cp.admin_listen, go_on, START_TIMEOUT_S):
+        if stopping:
+            return _shutdown(control, failed=False)
+        print("error: the control plane did not start (see its log above)", file=sys.stderr)
+        return _shutdown(control, failed=True)
+    if not _wait_ready(dp.status_listen, go_on, START_TIMEOUT_S):
+        if stopping:
+            return _shutdown(control, failed=False)
+        if control.poll() is not None:
+            print("error: the control plane exited (see its log above)", file=sys.stderr)
+            return _shutdown(control, failed=True)
+        print("warning: the first data plane is not ready yet (see the log above)", flush=True)
+    last_status = dp.status_listen.port + data_planes - 1
     print(
         "\nLockgate is up:\n"
         f"  Proxy      {dp.proxy_listen.url()}   (KONNECT_PROXY_URL)\n"
         f"  Admin API  {cp.admin_listen.url()}\n"
         f"  Web UI     {cp.ui_listen.url()}\n"
-        f"  Data planes: {data_planes} (status from {dp.status_listen.url()})\n"
+        f"  Data planes: {data_planes} (status ports {dp.status_listen.port}-{last_status}; "
+        "scale with `lockgate scale N`)\n"
         f"  Data dir   {cp.data_dir}\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
     while not stopping:
-        for proc in procs:
-            if proc.poll() is not None:
-                role = "control plane" if proc is control else "a data plane"
-                print(f"error: {role} exited with code {proc.returncode}", file=sys.stderr)
-                return _shutdown(procs, failed=True)
+        if control.poll() is not None:
+            print(
+                f"error: the control plane exited with code {control.returncode}", file=sys.stderr
+            )
+            return _shutdown(control, failed=True)
         time.sleep(0.2)
-    return _shutdown(procs, failed=False)
+    return _shutdown(control, failed=False)
 
 
-def _shutdown(procs: list[subprocess.Popen[bytes]], *, failed: bool) -> int:
-    # Data planes first (they drain), then the control plane.
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _shutdown(control: subprocess.Popen[bytes], *, failed: bool) -> int:
+    if control.poll() is None:
+        control.send_signal(signal.SIGTERM)
+    try:
+        control.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        control.kill()
+        control.wait()
     print("Lockgate stopped.", flush=True)
     return 1 if failed else 0

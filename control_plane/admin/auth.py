@@ -138,7 +138,9 @@ class AdminAuthMiddleware:
         if caller is None:
             await _json(send, 401, {"message": "Unauthorized"}, request_id)
             return
-        refused = denial(caller.role, scope["method"], scope["path"])
+        refused = denial(
+            caller.role, scope["method"], scope["path"], scope.get("query_string", b"")
+        )
         if refused is not None:
             await _json(send, 403, {"message": refused}, request_id)
             return

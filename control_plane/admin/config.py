@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from control_plane.admin.body import read_body
 from control_plane.admin.context import AdminContext
 from control_plane.admin.errors import DECLARATIVE_CONFIG, AdminError, bad_request
+from control_plane.admin.roles import TRUE_VALUES
 from control_plane.declarative import DocumentError, parse_document, parse_tags
 from control_plane.declarative_export import export_document
 from control_plane.declarative_secrets import Redactor
@@ -28,7 +29,6 @@ from control_plane.store.sync_report import report
 from gateway.entities import now_s
 
 _INVALID = "invalid declarative configuration"
-_TRUE = ("1", "true", "yes")
 
 
 def _error(message: str, fields: dict[str, Any]) -> AdminError:
@@ -37,7 +37,7 @@ def _error(message: str, fields: dict[str, Any]) -> AdminError:
 
 
 def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in _TRUE
+    return request.query_params.get(name, "").lower() in TRUE_VALUES
 
 
 def _query_tags(request: Request) -> tuple[str, ...]:

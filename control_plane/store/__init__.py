@@ -4,6 +4,8 @@
 migrates its schema to the newest version.
 """
 
+from control_plane.store import analytics_tables as _analytics_tables  # noqa: F401 (registers)
+from control_plane.store import users_tables as _users_tables  # noqa: F401 (registers tables)
 from control_plane.store.events import ChangeEvent
 from control_plane.store.migrations import SchemaTooNewError
 from control_plane.store.protocol import (

@@ -15,7 +15,7 @@ the document and the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,11 +60,23 @@ class Change:
     old: Entity | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A create or delete that `apply_sync` has written: what a report still shows of it.
+    (The entity itself is dropped: a first sync may plan 200k of them.)"""
+
+    kind: str
+    name: str
+
+
 @dataclass(slots=True)
 class Plan:
-    creating: list[Change] = field(default_factory=list)
+    """What a sync changes. `apply_sync` replaces each create and delete it writes by a
+    `Written` (updates keep their bodies: the report shows them)."""
+
+    creating: list[Change | Written] = field(default_factory=list)
     updating: list[Change] = field(default_factory=list)
-    deleting: list[Change] = field(default_factory=list)
+    deleting: list[Change | Written] = field(default_factory=list)
     select_tags: tuple[str, ...] = ()
 
     def empty(self) -> bool:
@@ -299,8 +311,3 @@ def plan_sync(
 ) -> Plan:
     """What syncing `doc` would change. Raises SyncError listing every invalid entity."""
     return _Planner(reader, available, now, doc.select_tags).run(doc)
-
-
-def changes_of(plan: Plan, kind: str, action: str) -> Iterable[Change]:
-    """The plan's changes of one kind for one action (`creating`, `updating`, `deleting`)."""
-    return (c for c in getattr(plan, action) if c.kind == kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from control_plane.store.errors import StoreError
 from control_plane.store.protocol import Writer
-from control_plane.store.sync import Change, Plan, changes_of
+from control_plane.store.sync import Change, Plan, Written
 from control_plane.store.sync_errors import SyncError
 from control_plane.store.sync_index import ORDER
 
@@ -19,22 +19,35 @@ BATCH = 2000
 
 
 def apply_sync(writer: Writer, plan: Plan) -> None:
-    """Write `plan`. Raises SyncError naming the entity whose write the store refused."""
+    """Write `plan`. Raises SyncError naming the entity whose write the store refused.
+
+    Each create and delete written is replaced in the plan by its `Written` summary, so the
+    planned entities are freed as they are written (a report needs only kind and name)."""
     current: Change | None = None
     # A scoped sync may leave children outside the select tags: let the store cascade to them
     # (and refuse to delete a service that out-of-scope routes still use).
     cascade = bool(plan.select_tags)
     try:
-        for current in plan.deleting:
-            writer.delete(type(current.entity), current.entity.id, cascade=cascade)
+        for index, change in enumerate(plan.deleting):
+            if isinstance(change, Change):
+                current = change
+                writer.delete(type(change.entity), change.entity.id, cascade=cascade)
+                plan.deleting[index] = Written(change.kind, change.name)
         for kind in ORDER:
-            for current in changes_of(plan, kind, "updating"):
-                writer.update(current.entity)
-            created = list(changes_of(plan, kind, "creating"))
-            for start in range(0, len(created), BATCH):
-                batch = created[start : start + BATCH]
+            for current in plan.updating:
+                if current.kind == kind:
+                    writer.update(current.entity)
+            # Indexes, not the changes: each batch's entities are freed once it is written.
+            indexes = [
+                i for i, c in enumerate(plan.creating) if isinstance(c, Change) and c.kind == kind
+            ]
+            for start in range(0, len(indexes), BATCH):
+                chunk = indexes[start : start + BATCH]
+                batch = [c for i in chunk if isinstance(c := plan.creating[i], Change)]
                 current = batch[0]
                 writer.insert_many([c.entity for c in batch])
+                for i, c in zip(chunk, batch, strict=True):
+                    plan.creating[i] = Written(c.kind, c.name)
     except StoreError as exc:
         if current is None:
             raise

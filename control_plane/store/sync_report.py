@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane.declarative_secrets import Redactor
-from control_plane.store.sync import Change, Plan
+from control_plane.store.sync import Change, Plan, Written
 from control_plane.store.sync_credentials import HASH_PREFIX
 from gateway.entities import Entity, KeyAuthCredential, Plugin
 
@@ -32,7 +32,7 @@ def entity_body(entity: Entity, redactor: Redactor) -> dict[str, Any]:
 def report(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     """The `/config` answer for `plan` (applied or, with dry_run, not)."""
 
-    def items(changes: list[Change]) -> list[dict[str, Any]]:
+    def items(changes: list[Change | Written]) -> list[dict[str, Any]]:
         return [{"kind": c.kind, "name": c.name} for c in changes]
 
     updating = [

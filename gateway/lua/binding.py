@@ -20,6 +20,10 @@ from gateway.context import Exit, RequestContext, ResponseHead
 REWRITE_ACCESS = ("rewrite", "access")
 
 
+Carry = tuple[int, list[bytes], int]
+"""Bytes charged, `ngx.say` output and `ngx.status` of a phase in progress (`Binding.carry`)."""
+
+
 class PdkError(Exception):
     """A PDK function was misused; becomes a Lua error (and Kong's 500 if uncaught)."""
 
@@ -65,6 +69,14 @@ class Binding:
     def unbind(self) -> None:
         self._ctx = None
         self.head = None
+
+    def carry(self) -> Carry:
+        """What the phase's chunks so far left behind, to finish the phase in another call."""
+        return (self._spent, self.ngx_output, self.ngx_status)
+
+    def resume(self, carried: Carry) -> None:
+        """After `bind`: continue from what `carry` returned (before any exit was made)."""
+        self._spent, self.ngx_output, self.ngx_status = carried
 
     @property
     def ctx(self) -> RequestContext:

@@ -57,6 +57,34 @@ _LEVELS = {
 }
 _SERIALIZE_MODES = (b"set", b"add", b"replace")
 
+PURE_EXPORTS: frozenset[bytes] = frozenset(
+    [b"kong.request." + name for name in (
+        b"get_header", b"get_headers", b"get_method", b"get_path", b"get_raw_path",
+        b"get_path_with_query", b"get_raw_query", b"get_query", b"get_query_arg", b"get_scheme",
+        b"get_host", b"get_port", b"get_forwarded_scheme", b"get_forwarded_host",
+        b"get_forwarded_port", b"get_forwarded_path", b"get_forwarded_prefix",
+        b"get_http_version", b"get_start_time", b"get_id", b"get_raw_body", b"get_body",
+    )]
+    + [b"kong.response." + name for name in (
+        b"get_header", b"get_headers", b"get_status", b"get_source",
+    )]
+    + [b"kong.client." + name for name in (
+        b"get_ip", b"get_forwarded_ip", b"get_port", b"get_forwarded_port", b"get_protocol",
+        b"get_consumer", b"get_credential",
+    )]
+    + [b"kong.router.get_route", b"kong.router.get_service"]
+    + [b"ngx." + name for name in (
+        b"now", b"time", b"encode_base64", b"decode_base64", b"escape_uri", b"unescape_uri",
+        b"md5", b"worker.pid",
+    )]
+    + [b"_ngx.var_get", b"_ngx.status_get", b"_ngx.arg_get", b"_ctx_get", b"_log"]
+    + [b"_cjson." + name for name in (b"encode", b"decode", b"safe_encode", b"safe_decode")]
+)  # fmt: skip
+"""PDK callables that change nothing a second run would see: they return fresh values (the
+pdk_lua wrapper of `_ctx_get` touches when it returns a stored table). Log lines are not counted
+as changes: a call moved to the worker thread may repeat the lines it logged before the move.
+Every other callable touches the call (see `LuaSandbox.touch`)."""
+
 
 class Pdk:
     """See the module docstring."""
@@ -78,8 +106,13 @@ class Pdk:
         exports.update(RouterApi(self.binding, conv).exports())
         exports.update({b"_cjson." + k: v for k, v in conv.cjson_functions().items()})
         exports.update(self._own_exports())
+        if unknown := PURE_EXPORTS - exports.keys():
+            raise RuntimeError(f"PURE_EXPORTS names no export: {sorted(unknown)}")
         build = sandbox.execute_privileged(b"return function(...) " + PDK_LUA + b" end")
-        made = build(conv.table(exports), sandbox.signal_exit, NULL, EMPTY_ARRAY)
+        pure = conv.table(dict.fromkeys(PURE_EXPORTS, True))
+        made = build(
+            conv.table(exports), sandbox.signal_exit, NULL, EMPTY_ARRAY, sandbox.touch, pure
+        )
         self.globals: dict[bytes, object] = dict(made.items())
 
     def _own_exports(self) -> dict[bytes, Callable[..., Any]]:

@@ -1,8 +1,10 @@
 """Lua side of the PDK: assembles `kong`, `ngx`, `require` and `print` from Python callables.
 
 Runs once per sandbox with full privileges. It receives a flat table of dotted names to Python
-callables (names starting with `_` are helpers, not placed), `signal_exit` from the prelude and
-the JSON sentinels, and returns the globals to add to every chunk's environment. Wrappers here
+callables (names starting with `_` are helpers, not placed), `signal_exit` from the prelude,
+the JSON sentinels, the prelude's `touch` and the set of names that change nothing (every other
+callable touches the call: it may then not be moved to a worker thread), and returns the globals
+to add to every chunk's environment. Wrappers here
 are the parts that must be Lua: metatables (header tables, ngx.var, ngx.status, kong.ctx
 proxies, callable kong.log) and exits, which record the response in Python then unwind.
 """
@@ -10,7 +12,7 @@ proxies, callable kong.log) and exits, which record the response in Python then 
 from __future__ import annotations
 
 PDK_LUA = b"""
-local py, signal_exit, NULL, EMPTY_ARRAY = ...
+local py, signal_exit, NULL, EMPTY_ARRAY, touch, pure = ...
 local type, tostring, select, setmetatable, getmetatable, rawget, pairs, ipairs, error, next =
   type, tostring, select, setmetatable, getmetatable, rawget, pairs, ipairs, error, next
 local concat, lower, gsub = table.concat, string.lower, string.gsub
@@ -19,7 +21,8 @@ local gmatch, sub = string.gmatch, string.sub
 -- Python callables are userdata in Lua: hand out Lua closures instead, so that snippets see
 -- functions (type(f) == "function") and never hold a Python object.
 local function lua_function(fn) return function(...) return fn(...) end end
-for name, fn in pairs(py) do py[name] = lua_function(fn) end
+local function changing(fn) return function(...) touch() return fn(...) end end
+for name, fn in pairs(py) do py[name] = pure[name] and lua_function(fn) or changing(fn) end
 
 local root = { kong = { request = {}, response = {}, client = {}, service = { request = {} } },
                ngx = { req = {}, worker = {} } }
@@ -95,7 +98,12 @@ local function print(...) py_log("notice", stringify("\\t", ...)) end
 local ctx_get, ctx_set = py._ctx_get, py._ctx_set
 local function ctx_proxy(which)
   return setmetatable({}, {
-    __index = function(_, k) return ctx_get(which, k) end,
+    __index = function(_, k)
+      local value = ctx_get(which, k)
+      -- A table kept in kong.ctx outlives the call: changing it is a change.
+      if type(value) == "table" then touch() end
+      return value
+    end,
     __newindex = function(_, k, v) ctx_set(which, k, v) end,
   })
 end

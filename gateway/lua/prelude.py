@@ -17,9 +17,11 @@ around `pcall`/`coroutine` make limit errors and exits uncatchable.
 from __future__ import annotations
 
 PRELUDE = b"""
+local thread_clock = ...
 local sethook, clock, real_pcall, real_xpcall = debug.sethook, os.clock, pcall, xpcall
 local real_error, real_type, real_load, real_pairs = error, type, load, pairs
 local real_tostring, real_select, setmetatable = tostring, select, setmetatable
+local real_next, max = next, math.max
 local collect = collectgarbage
 local co_create, co_resume = coroutine.create, coroutine.resume
 local unpack = table.unpack
@@ -28,8 +30,34 @@ local unpack = table.unpack
 string.dump = nil
 
 local STEP = 1000          -- instructions between two hook calls
+local RECHECK = 0.0005     -- least process CPU (s) between two reads of the thread clock
 local LIMIT, EXIT = {}, {} -- error sentinels: identity, never strings (no position prefix)
-local steps_left, deadline, seconds, aborted, exiting = 0, nil, 0, nil, false
+local MOVED = "moved to the worker"
+local steps_left, seconds, aborted, exiting = 0, 0, nil, false
+-- Per call: process-clock and thread-clock origins, when to read the thread clock next, the
+-- inline threshold still to watch (nil: none), the flags of a chunk that may be moved, whether
+-- the call changed anything outside itself (`dirty`), and whether it passed the threshold.
+local p0, t0, next_check, inline, movable, dirty, slow = nil, 0, 0, nil, nil, false, false
+
+-- Budgets count the CPU time of the thread running the call. os.clock() (process CPU, no GIL)
+-- is read at every hook; since a process's CPU time grows at least as fast as one thread's,
+-- the thread clock (a Python call, so it needs the GIL) is read only once the process clock
+-- says a threshold may have passed, a few times per call at most.
+local function check(now)
+  local used = thread_clock() - t0
+  if inline and used >= inline then
+    inline, slow = nil, true
+    if movable and not dirty and not movable.written then
+      aborted = aborted or MOVED
+      real_error(LIMIT, 0)
+    end
+  end
+  if used >= seconds then
+    aborted = aborted or "time limit exceeded"
+    real_error(LIMIT, 0)
+  end
+  next_check = now - p0 + max((inline or seconds) - used, RECHECK)
+end
 
 local function hook()
   steps_left = steps_left - 1
@@ -37,14 +65,31 @@ local function hook()
     aborted = aborted or "instruction limit exceeded"
     real_error(LIMIT, 0)
   end
-  -- The CPU clock is a system call: start it at the first hook (after STEP instructions), so
-  -- that the short chunks most calls run never read it.
+  -- The clocks are system calls: start them at the first hook (after STEP instructions), so
+  -- that the short chunks most calls run never read them.
   local now = clock()
-  if deadline == nil then deadline = now + seconds end
-  if now > deadline then
-    aborted = aborted or "time limit exceeded"
-    real_error(LIMIT, 0)
+  if p0 == nil then
+    p0, t0, next_check = now, thread_clock(), inline or seconds
+  elseif now - p0 >= next_check then
+    check(now)
   end
+end
+
+-- PDK functions that change the request, the response or kong.ctx call this: a call that did
+-- is never moved (running it again would repeat the change).
+local function touch() dirty = true end
+
+-- Every environment, and the library tables in it, is an empty proxy over its real table, so
+-- that every write goes through __newindex and marks the environment as holding state: a chunk
+-- whose environment holds state is never moved either (a second run would see the first's).
+local flags_of = setmetatable({}, { __mode = "k" })  -- compiled chunk -> its environment's flags
+
+local function guarded(t, flags)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k, v) flags.written = true; t[k] = v end,
+    __pairs = function() return real_next, t, nil end,
+  })
 end
 
 -- After a protected call inside the sandbox: a limit or an exit must keep unwinding.
@@ -169,12 +214,11 @@ end
 
 local NO_DUMP = { dump = true }
 
+local envs = setmetatable({}, { __mode = "k" })  -- environment -> its flags
+
 local function new_env(extra)
-  local env = {
-    _VERSION = "Lua 5.1",
-    assert = assert, error = real_error, ipairs = ipairs, next = next, pairs = real_pairs,
-    pcall = safe_pcall, xpcall = safe_xpcall, select = real_select, tonumber = tonumber,
-    tostring = real_tostring, type = real_type, unpack = unpack,
+  local flags = { written = false }
+  local libs = {
     coroutine = build_coroutine_lib(),
     io = { type = io.type },
     math = build_math_lib(),
@@ -182,13 +226,23 @@ local function new_env(extra)
     string = copy(string, NO_DUMP),
     table = build_table_lib(),
   }
-  for k, v in real_pairs(extra) do env[k] = v end
-  env._G = env
+  local base = {
+    _VERSION = "Lua 5.1",
+    assert = assert, error = real_error, ipairs = ipairs, next = next, pairs = real_pairs,
+    pcall = safe_pcall, xpcall = safe_xpcall, select = real_select, tonumber = tonumber,
+    tostring = real_tostring, type = real_type, unpack = unpack,
+  }
+  for name, lib in real_pairs(libs) do base[name] = guarded(lib, flags) end
+  for k, v in real_pairs(extra) do base[k] = v end
+  local env = guarded(base, flags)
+  base._G = env
+  envs[env] = flags
   return env
 end
 
 local function compile(source, env)
   local fn, err = real_load(source, nil, "t", env)
+  if fn then flags_of[fn] = envs[env] end
   return fn, err
 end
 
@@ -200,29 +254,34 @@ local function describe(err)
 end
 
 -- Status codes, mirrored in sandbox.py.
-local OK, EXITED, LIMITED, NO_MEMORY, FAILED = 0, 1, 2, 3, 4
+local OK, EXITED, LIMITED, NO_MEMORY, FAILED, MOVED_STATUS = 0, 1, 2, 3, 4, 5
 
-local function run(fn, max_steps, max_seconds)
+-- Call fn under the budget. With `inline_seconds`, a call that passes that much CPU is reported
+-- slow; if `may_move` too, fn is a compiled chunk whose environment holds no state and the call
+-- has touched nothing yet, the call stops there instead (MOVED), to be run again elsewhere.
+local function run(fn, max_steps, max_seconds, inline_seconds, may_move)
   steps_left = max_steps // STEP + 1
-  deadline, seconds = nil, max_seconds
+  p0, seconds, inline, slow, dirty = nil, max_seconds, inline_seconds, false, false
+  movable = may_move and flags_of[fn] or nil
   aborted, exiting = nil, false
   sethook(hook, "", STEP)
   local ok, result = real_pcall(fn)
   sethook()
+  if aborted == MOVED then return MOVED_STATUS, nil, slow end
   if aborted then
     collect()
-    return LIMITED, aborted
+    return LIMITED, aborted, slow
   end
-  if exiting then return EXITED, nil end
+  if exiting then return EXITED, nil, slow end
   if ok then
-    if real_type(result) == "function" then return OK, result end
-    return OK, nil
+    if real_type(result) == "function" then return OK, result, slow end
+    return OK, nil, slow
   end
   if result == "not enough memory" then
     collect()
-    return NO_MEMORY, result
+    return NO_MEMORY, result, slow
   end
-  return FAILED, describe(result)
+  return FAILED, describe(result), slow
 end
 
 local function signal_exit()
@@ -231,7 +290,7 @@ local function signal_exit()
 end
 
 return {
-  run = run, compile = compile, new_env = new_env, signal_exit = signal_exit,
+  run = run, compile = compile, new_env = new_env, signal_exit = signal_exit, touch = touch,
   setmetatable = setmetatable,
 }
 """

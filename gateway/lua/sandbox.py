@@ -4,21 +4,29 @@ Contract:
 - `LuaSandbox.compile(source, extra)` loads a text chunk (never bytecode) into a fresh environment
   of Kong's safe globals (`sandbox` mode of `untrusted_lua`) plus `extra` (the PDK's `kong`,
   `ngx`, `require`); a syntax error raises `LuaSyntaxError` whose message is Lua's.
-- `LuaSandbox.run(fn)` calls a compiled chunk (or a function it returned) under an instruction
-  budget and a CPU-time budget; the runtime as a whole has a memory cap. It returns a `RunResult`
-  (finished, possibly with a returned function, or exited through `signal_exit`). A Lua error
-  raises `LuaRuntimeError`; a blown budget or the memory cap raises `LuaLimitError`. After either,
-  the runtime is usable again.
+- `LuaSandbox.run(fn, inline=False, may_move=False)` calls a compiled chunk (or a function it
+  returned) under an instruction budget and a CPU-time budget (CPU time of the calling thread);
+  the runtime as a whole has a memory cap. It returns a `RunResult` (finished, possibly with a
+  returned function, or exited through `signal_exit`). A Lua error raises `LuaRuntimeError`; a
+  blown budget or the memory cap raises `LuaLimitError`. After either, the runtime is usable
+  again.
+- Inline calls (`inline=True`, made on the event loop) watch `SandboxLimits.inline_seconds`: a
+  call that passes it sets `went_slow` for good. With `may_move=True` as well, such a call of a
+  compiled chunk stops at the threshold with `LuaMoved` if running it again is safe: its
+  environment never held state (no global or library table was ever written) and the call has
+  not touched the request, the response or `kong.ctx` (see `touch` in the prelude). Otherwise
+  it carries on to its full budget.
 - Python objects never reach sandboxed code except the callables the PDK hands in: every Python
   attribute lookup from Lua is refused, and lupa's `python` module is removed.
 
 A sandbox is not thread-safe in the sense of interleaving calls: lupa serialises them, and the PDK
-binds one request at a time (see pdk.py).
+binds one request at a time (see pdk.py); callers using it from several threads hold a lock.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +38,7 @@ from gateway.lua.prelude import PRELUDE
 from gateway.plugins.base import PluginRuntimeError
 
 # Status codes returned by the prelude's `run`.
-_OK, _EXITED, _LIMITED, _NO_MEMORY, _FAILED = 0, 1, 2, 3, 4
+_OK, _EXITED, _LIMITED, _NO_MEMORY, _FAILED, _MOVED = 0, 1, 2, 3, 4, 5
 
 
 class LuaError(PluginRuntimeError):
@@ -49,19 +57,26 @@ class LuaLimitError(LuaError):
     """The chunk exceeded its instruction/CPU budget or the runtime's memory cap."""
 
 
+class LuaMoved(Exception):
+    """An inline call passed the inline threshold untouched and was stopped: run it again on a
+    worker thread. Never reaches the pipeline."""
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxLimits:
     """Per-call CPU budget and per-runtime memory cap.
 
-    `max_instructions` counts Lua VM instructions (checked every 1000); `max_seconds` is process
-    CPU time (`os.clock`), which also covers time spent in C functions called from Lua as long as
-    Lua code runs again afterwards. `max_memory` bounds everything the runtime allocates,
-    compiled chunks and state kept in upvalues included.
+    `max_instructions` counts Lua VM instructions (checked every 1000); `max_seconds` is the CPU
+    time of the thread running the call, which also covers time spent in C functions called from
+    Lua as long as Lua code runs again afterwards. `max_memory` bounds everything the runtime
+    allocates, compiled chunks and state kept in upvalues included. `inline_seconds` is the CPU
+    time after which a call made on the event loop counts as slow (see `LuaSandbox.run`).
     """
 
     max_instructions: int = 50_000_000
     max_seconds: float = 0.25
     max_memory: int = 64 * 1024 * 1024
+    inline_seconds: float = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +94,16 @@ def _deny_attribute(obj: object, name: object, is_setting: bool) -> str:
 class LuaSandbox:
     """One Lua runtime with the privileged prelude loaded. See the module docstring."""
 
-    __slots__ = ("_compile", "_limits", "_new_env", "_run", "_runtime", "signal_exit")
+    __slots__ = (
+        "_compile",
+        "_limits",
+        "_new_env",
+        "_run",
+        "_runtime",
+        "signal_exit",
+        "touch",
+        "went_slow",
+    )
 
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self._limits = limits or SandboxLimits()
@@ -95,12 +119,16 @@ class LuaSandbox:
         self._runtime.execute(b"python = nil; package.loaded.python = nil")
         # Bounded string functions, installed before anything copies the string library.
         install_bounded_strings(self._runtime)
-        privileged = self._runtime.execute(PRELUDE)
+        privileged = self._runtime.execute(PRELUDE, time.thread_time)
         self._run = privileged[b"run"]
         self._compile = privileged[b"compile"]
         self._new_env = privileged[b"new_env"]
         self.signal_exit: Any = privileged[b"signal_exit"]
         """Lua function for PDK wrappers: marks the call as exited and unwinds the chunk."""
+        self.touch: Any = privileged[b"touch"]
+        """Lua function for PDK wrappers that change something: the call may not be moved."""
+        self.went_slow = False
+        """An inline call once passed `limits.inline_seconds` (never reset)."""
 
     @property
     def limits(self) -> SandboxLimits:
@@ -126,11 +154,17 @@ class LuaSandbox:
             raise LuaSyntaxError(_text(err))
         return fn
 
-    def run(self, fn: Any) -> RunResult:
+    def run(self, fn: Any, inline: bool = False, may_move: bool = False) -> RunResult:
         """Call `fn` (no arguments) under the limits. See the module docstring for errors."""
         limits = self._limits
         try:
-            status, detail = self._run(fn, limits.max_instructions, limits.max_seconds)
+            status, detail, slow = self._run(
+                fn,
+                limits.max_instructions,
+                limits.max_seconds,
+                limits.inline_seconds if inline else None,
+                may_move,
+            )
         except lupa.LuaMemoryError as exc:
             self._runtime.gccollect()
             raise LuaLimitError("not enough memory") from exc
@@ -138,12 +172,16 @@ class LuaSandbox:
             # Only a budget hook firing in the prelude's few instructions after the protected
             # call can get here: treat it as the limit it is.
             raise LuaLimitError(f"limit exceeded: {exc}") from exc
+        if slow:
+            self.went_slow = True
         if status == _OK:
             return RunResult(exited=False, returned_function=detail)
         if status == _EXITED:
             return RunResult(exited=True)
         if status in (_LIMITED, _NO_MEMORY):
             raise LuaLimitError(_text(detail))
+        if status == _MOVED:
+            raise LuaMoved
         raise LuaRuntimeError(_text(detail))
 
 

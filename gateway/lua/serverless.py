@@ -4,13 +4,16 @@
   (`certificate`, `rewrite`, `access`, `header_filter`, `body_filter`, `log`; default `[]`; at
   least one non-empty). Every string is compiled on validation; a syntax error is the pydantic
   error `error parsing <plugin_name>: <lua error>` located at `(<phase>, <index>)`.
-- `FunctionsPlugin`: a `Plugin` whose `build` compiles every chunk once, in one sandbox per
-  plugin instance, and returns a handler overriding only the phases that have code.
-- `CompiledFunctions.run(phase, ctx)`: the chunks of a phase in order. A chunk runs on every
-  request, unless its first run returns a function: that function then runs immediately and on
-  every later request, its upvalues kept for the life of the compiled instance (Kong: "once on
-  initialization, with upvalues"). An exit ends the phase and is returned; a Lua error raises
-  `LuaRuntimeError`, a blown limit `LuaLimitError` (the pipeline answers Kong's 500).
+- `FunctionsPlugin`: a `Plugin` whose `build` compiles every chunk once per plugin instance
+  and returns a handler overriding only the phases that have code.
+- `CompiledFunctions`: the chunks of a phase run in order (`phases.PhaseRunner`). A chunk runs
+  on every request, unless its first run returns a function: that function then runs
+  immediately and on every later request, its upvalues kept for the life of the compiled
+  instance (Kong: "once on initialization, with upvalues"). An exit ends the phase and is
+  returned; a Lua error raises `LuaRuntimeError`, a blown limit `LuaLimitError` (the pipeline
+  answers Kong's 500). The async phases run inline on the event loop while fast and move to a
+  worker thread once slow (`offload.AsyncPhases`), so a runaway snippet does not hold up the
+  other requests of its data-plane process; the sync phases always run on the loop.
 
 The `certificate` phase is validated and compiled but never runs: the proxy has no TLS
 handshake hook.
@@ -19,16 +22,16 @@ handshake hook.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.context import Exit, RequestContext, ResponseHead
-from gateway.lua.pdk import Pdk
-from gateway.lua.pdk_ngx import output_exit
-from gateway.lua.sandbox import LuaError, LuaSandbox, SandboxLimits, check_syntax
+from gateway.lua.offload import AsyncPhases
+from gateway.lua.phases import PhaseRunner
+from gateway.lua.sandbox import LuaError, SandboxLimits, check_syntax
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
 
 PHASES = ("certificate", "rewrite", "access", "header_filter", "body_filter", "log")
@@ -76,20 +79,21 @@ def functions_config_model(plugin_name: str, class_name: str) -> type[LuaFunctio
     return create_model(class_name, __base__=LuaFunctionsConfig, __module__=__name__, **fields)
 
 
-class _Chunk:
-    """One compiled chunk; after its first run, possibly the function it returned."""
-
-    __slots__ = ("fn", "initialized")
-
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-        self.initialized = False
+SYNC_PHASES = frozenset({"header_filter", "body_filter"})
+"""Phases the proxy calls synchronously: they always run on the event loop."""
 
 
 class CompiledFunctions:
-    """The phase arrays of one plugin instance, compiled in their own sandbox."""
+    """The phase arrays of one plugin instance, compiled once.
 
-    __slots__ = ("_pdk", "_phases", "_sandbox")
+    The async phases (rewrite, access, log; certificate is only compiled) share one runtime,
+    run inline or on its worker thread (`offload.AsyncPhases`); the sync phases (header_filter,
+    body_filter) have a runtime of their own, always used on the event loop, so that they never
+    wait for a call on the worker. Lua values do not cross runtimes: a table one group stores in
+    `kong.ctx` reads as a copy in the other (strings, numbers and booleans are shared).
+    """
+
+    __slots__ = ("_async", "_sync", "phases", "run_async")
 
     def __init__(
         self,
@@ -98,60 +102,45 @@ class CompiledFunctions:
         sources: Mapping[str, Sequence[str]],
         limits: SandboxLimits | None = None,
     ) -> None:
-        self._sandbox = sandbox = LuaSandbox(limits)
-        self._pdk = Pdk(sandbox, plugin_name, instance_id)
-        env = self._pdk.globals
-        self._phases = {
-            phase: [_Chunk(sandbox.compile(source, env)) for source in chunks]
-            for phase, chunks in sources.items()
-            if chunks
-        }
+        used = {phase: chunks for phase, chunks in sources.items() if chunks}
+        async_sources = {p: c for p, c in used.items() if p not in SYNC_PHASES}
+        sync_sources = {p: c for p, c in used.items() if p in SYNC_PHASES}
+        self._async = (
+            AsyncPhases(PhaseRunner(plugin_name, instance_id, async_sources, limits))
+            if async_sources
+            else None
+        )
+        self._sync = (
+            PhaseRunner(plugin_name, instance_id, sync_sources, limits) if sync_sources else None
+        )
+        self.phases = frozenset(used)
+        """The phases that have at least one chunk."""
+        # The bound method itself, not a wrapper: one coroutine less per call on the hot path.
+        self.run_async: Callable[[str, RequestContext], Awaitable[Exit | None]] = (
+            self._async.run if self._async is not None else _no_chunks
+        )
+        """`await run_async(phase, ctx)`: run an async phase for `ctx`, inline while fast, else
+        on the worker thread (`AsyncPhases.run`)."""
 
     @property
-    def phases(self) -> frozenset[str]:
-        """The phases that have at least one chunk."""
-        return frozenset(self._phases)
+    def on_worker(self) -> bool:
+        """The async phases were switched to their worker thread (an inline call went slow)."""
+        return self._async is not None and self._async.on_worker
 
     def run(self, phase: str, ctx: RequestContext, head: ResponseHead | None = None) -> Exit | None:
-        """Run the chunks of `phase` for `ctx`; the exit response if one was made."""
-        chunks = self._phases.get(phase)
-        if not chunks:
-            return None
-        binding = self._pdk.binding
-        binding.bind(ctx, phase, head)
-        try:
-            for chunk in chunks:
-                if self._call(chunk) or binding.exit is not None:
-                    break
-            if binding.exit is None and binding.ngx_output and phase in ("rewrite", "access"):
-                # ngx.say without ngx.exit: what was printed is the response.
-                return output_exit(binding)
-            return binding.exit
-        finally:
-            binding.unbind()
+        """Run the chunks of `phase` for `ctx` on this thread with the full budget; the exit
+        response if one was made."""
+        if phase in SYNC_PHASES:
+            return self._sync.run(phase, ctx, head) if self._sync is not None else None
+        return self._async.run_inline(phase, ctx, head) if self._async is not None else None
 
     def filter_body(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         """Run the body_filter chunks on one response body chunk (`ngx.arg[1]`, `ngx.arg[2]`)."""
-        binding = self._pdk.binding
-        binding.body_chunk = chunk
-        binding.body_eof = eof
-        try:
-            self.run("body_filter", ctx, ctx.response)
-            return binding.body_chunk
-        finally:
-            binding.body_chunk = b""
+        return self._sync.filter_body(ctx, chunk, eof) if self._sync is not None else chunk
 
-    def _call(self, chunk: _Chunk) -> bool:
-        """Run one chunk (Kong's two styles); True if it exited."""
-        sandbox = self._sandbox
-        if chunk.initialized:
-            return sandbox.run(chunk.fn).exited
-        chunk.initialized = True
-        result = sandbox.run(chunk.fn)
-        if result.returned_function is None:
-            return result.exited
-        chunk.fn = result.returned_function
-        return sandbox.run(chunk.fn).exited
+
+async def _no_chunks(phase: str, ctx: RequestContext) -> Exit | None:
+    return None
 
 
 class _FunctionsHandler(Handler):
@@ -161,10 +150,10 @@ class _FunctionsHandler(Handler):
 
 def _phase_methods(functions_phases: frozenset[str]) -> dict[str, Callable[..., Any]]:
     async def rewrite(self: _FunctionsHandler, ctx: RequestContext) -> Exit | None:
-        return self._functions.run("rewrite", ctx)
+        return await self._functions.run_async("rewrite", ctx)
 
     async def access(self: _FunctionsHandler, ctx: RequestContext) -> Exit | None:
-        return self._functions.run("access", ctx)
+        return await self._functions.run_async("access", ctx)
 
     def header_filter(self: _FunctionsHandler, ctx: RequestContext, head: ResponseHead) -> None:
         self._functions.run("header_filter", ctx, head)
@@ -173,7 +162,7 @@ def _phase_methods(functions_phases: frozenset[str]) -> dict[str, Callable[..., 
         return self._functions.filter_body(ctx, chunk, eof)
 
     async def log(self: _FunctionsHandler, ctx: RequestContext) -> None:
-        self._functions.run("log", ctx)
+        await self._functions.run_async("log", ctx)
 
     available: dict[str, Callable[..., Any]] = {
         "rewrite": rewrite,

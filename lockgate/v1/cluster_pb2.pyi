@@ -491,3 +491,163 @@ class CredentialLookupResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CredentialLookupResponse: _TypeAlias = CredentialLookupResponse  # noqa: Y015
+
+@_typing.final
+class AnalyticsGroup(_message.Message):
+    """One group of one minute: requests of a route/service/consumer/status class/LLM model.
+    Names are the entity's name when it has one, else its id; "" = none (e.g. no consumer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUTE_ID_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    CONSUMER_ID_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    STATUS_CLASS_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    LATENCY_BUCKETS_FIELD_NUMBER: _builtins.int
+    LATENCY_SUM_MS_FIELD_NUMBER: _builtins.int
+    PROMPT_TOKENS_FIELD_NUMBER: _builtins.int
+    COMPLETION_TOKENS_FIELD_NUMBER: _builtins.int
+    COST_NANOS_FIELD_NUMBER: _builtins.int
+    route_id: _builtins.str
+    route: _builtins.str
+    service_id: _builtins.str
+    service: _builtins.str
+    consumer_id: _builtins.str
+    consumer: _builtins.str
+    status_class: _builtins.str
+    """"2xx", "4xx", ..."""
+    provider: _builtins.str
+    """LLM provider ("" for non-LLM requests)"""
+    model: _builtins.str
+    """LLM model as requested"""
+    requests: _builtins.int
+    latency_sum_ms: _builtins.float
+    prompt_tokens: _builtins.int
+    completion_tokens: _builtins.int
+    cost_nanos: _builtins.int
+    """LLM cost in 1e-9 units of the model's cost currency"""
+    @_builtins.property
+    def latency_buckets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Request latency counts per bucket: one per AnalyticsBatch.latency_bounds_ms (latency <=
+        bound, exclusive of the previous bound) plus a last one for larger latencies.
+        """
+
+    def __init__(
+        self,
+        *,
+        route_id: _builtins.str = ...,
+        route: _builtins.str = ...,
+        service_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+        consumer_id: _builtins.str = ...,
+        consumer: _builtins.str = ...,
+        status_class: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        model: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        latency_buckets: _abc.Iterable[_builtins.int] | None = ...,
+        latency_sum_ms: _builtins.float = ...,
+        prompt_tokens: _builtins.int = ...,
+        completion_tokens: _builtins.int = ...,
+        cost_nanos: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_tokens", b"completion_tokens", "consumer", b"consumer", "consumer_id", b"consumer_id", "cost_nanos", b"cost_nanos", "latency_buckets", b"latency_buckets", "latency_sum_ms", b"latency_sum_ms", "model", b"model", "prompt_tokens", b"prompt_tokens", "provider", b"provider", "requests", b"requests", "route", b"route", "route_id", b"route_id", "service", b"service", "service_id", b"service_id", "status_class", b"status_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnalyticsGroup: _TypeAlias = AnalyticsGroup  # noqa: Y015
+
+@_typing.final
+class AnalyticsMinute(_message.Message):
+    """Everything one node instance counted in one minute, so far: it replaces what an earlier
+    batch said about the same (node_id, instance_id, minute, group).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MINUTE_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    minute: _builtins.int
+    """epoch seconds at the start of the minute (UTC)"""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___AnalyticsGroup]: ...
+    def __init__(
+        self,
+        *,
+        minute: _builtins.int = ...,
+        groups: _abc.Iterable[Global___AnalyticsGroup] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "minute", b"minute"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnalyticsMinute: _TypeAlias = AnalyticsMinute  # noqa: Y015
+
+@_typing.final
+class AnalyticsBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    LATENCY_BOUNDS_MS_FIELD_NUMBER: _builtins.int
+    MINUTES_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    instance_id: _builtins.str
+    """one per data-plane process start: restarts add up, never replace"""
+    seq: _builtins.int
+    """increases with every batch of the instance; older ones never win"""
+    @_builtins.property
+    def latency_bounds_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def minutes(self) -> _containers.RepeatedCompositeFieldContainer[Global___AnalyticsMinute]: ...
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        instance_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        latency_bounds_ms: _abc.Iterable[_builtins.float] | None = ...,
+        minutes: _abc.Iterable[Global___AnalyticsMinute] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "latency_bounds_ms", b"latency_bounds_ms", "minutes", b"minutes", "node_id", b"node_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnalyticsBatch: _TypeAlias = AnalyticsBatch  # noqa: Y015
+
+@_typing.final
+class AnalyticsAck(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    groups: _builtins.int
+    """groups stored"""
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        groups: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnalyticsAck: _TypeAlias = AnalyticsAck  # noqa: Y015

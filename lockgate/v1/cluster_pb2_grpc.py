@@ -142,3 +142,80 @@ class Cluster:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AnalyticsStub:
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Report = channel.unary_unary(
+                '/lockgate.v1.Analytics/Report',
+                request_serializer=lockgate_dot_v1_dot_cluster__pb2.AnalyticsBatch.SerializeToString,
+                response_deserializer=lockgate_dot_v1_dot_cluster__pb2.AnalyticsAck.FromString,
+                _registered_method=True)
+
+
+class AnalyticsServicer:
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md.
+    """
+
+    def Report(self, request, context):
+        """The node's per-minute aggregates; the control plane stores them idempotently and answers
+        only once they are committed, so a node keeps (and resends) whatever was not acknowledged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AnalyticsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=lockgate_dot_v1_dot_cluster__pb2.AnalyticsBatch.FromString,
+                    response_serializer=lockgate_dot_v1_dot_cluster__pb2.AnalyticsAck.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'lockgate.v1.Analytics', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('lockgate.v1.Analytics', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Analytics:
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md.
+    """
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lockgate.v1.Analytics/Report',
+            lockgate_dot_v1_dot_cluster__pb2.AnalyticsBatch.SerializeToString,
+            lockgate_dot_v1_dot_cluster__pb2.AnalyticsAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

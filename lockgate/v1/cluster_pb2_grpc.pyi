@@ -73,3 +73,40 @@ class ClusterServicer(metaclass=_abc_1.ABCMeta):
         """Key-auth lookup by the SHA-256 hex of the key (the plaintext never travels)."""
 
 def add_ClusterServicer_to_server(servicer: ClusterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AnalyticsStub:
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AnalyticsAsyncStub: ...
+    Report: _grpc.UnaryUnaryMultiCallable[_cluster_pb2.AnalyticsBatch, _cluster_pb2.AnalyticsAck]
+    """The node's per-minute aggregates; the control plane stores them idempotently and answers
+    only once they are committed, so a node keeps (and resends) whatever was not acknowledged.
+    """
+
+@_typing.type_check_only
+class AnalyticsAsyncStub(AnalyticsStub):
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Report: _aio.UnaryUnaryMultiCallable[_cluster_pb2.AnalyticsBatch, _cluster_pb2.AnalyticsAck]  # type: ignore[assignment]
+    """The node's per-minute aggregates; the control plane stores them idempotently and answers
+    only once they are committed, so a node keeps (and resends) whatever was not acknowledged.
+    """
+
+class AnalyticsServicer(metaclass=_abc_1.ABCMeta):
+    """Request analytics from data planes (same port and mTLS as Cluster). See docs/analytics.md."""
+
+    @_abc_1.abstractmethod
+    def Report(
+        self,
+        request: _cluster_pb2.AnalyticsBatch,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cluster_pb2.AnalyticsAck, _abc.Awaitable[_cluster_pb2.AnalyticsAck]]:
+        """The node's per-minute aggregates; the control plane stores them idempotently and answers
+        only once they are committed, so a node keeps (and resends) whatever was not acknowledged.
+        """
+
+def add_AnalyticsServicer_to_server(servicer: AnalyticsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.store import open_store
+from control_plane.store import migrations, open_store
 from control_plane.store.sql import create_store_engine
 from gateway.entities import Service
 
@@ -64,5 +64,5 @@ def test_a_failed_open_releases_the_database(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="newer than this Lockgate"):
         open_store(f"sqlite:///{path}")
     with closing(sqlite3.connect(path, timeout=1)) as conn, conn:  # the refused open let go
-        conn.execute("UPDATE alembic_version SET version_num = '0002'")
+        conn.execute(f"UPDATE alembic_version SET version_num = '{migrations.HEAD}'")
     open_store(f"sqlite:///{path}").close()

@@ -4,7 +4,8 @@ ProxyApp runs on uvicorn on a loopback port with a compiled runtime: a global pr
 how-to's snippet plus a few switches driven by request headers), key-auth on the route, a global
 post-function, and the fake OpenAI as the upstream. Clients see what Kong's clients see: the
 how-to works, exits and errors have Kong's status codes and bodies, and a snippet that blows its
-CPU or memory budget gets a 500 while concurrent requests keep succeeding.
+CPU or memory budget gets a 500 while concurrent requests keep succeeding, and a runaway snippet
+on one route leaves the latency of requests on other routes alone (it runs on a worker thread).
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ elseif test == "backtrack" then
 end
 """
 
+RUNAWAY = """local test = kong.request.get_header("x-test")
+if test == "spin" then
+  while true do end
+elseif test == "bomb" then
+  local t = {}
+  while true do t[#t + 1] = ("x"):rep(1024) .. #t end
+end
+"""
+
 PRE_HEADER_FILTER = 'kong.response.set_header("X-Pre-Header-Filter", kong.response.get_source())'
 POST_HEADER_FILTER = 'kong.response.set_header("X-Post-Function", "ran")'
 POST_BODY_FILTER = """if kong.request.get_header("x-shout") then
@@ -67,7 +77,9 @@ end
 def snapshot(upstream_port: int) -> Snapshot:
     service = Service(host="127.0.0.1", port=upstream_port, retries=0)
     route = Route(paths=["/v1"], strip_path=False, service=Ref(id=service.id))
+    runaway = Route(paths=["/runaway"], service=Ref(id=service.id))
     plugins = (
+        PluginEntity(name="pre-function", route=Ref(id=runaway.id), config={"access": [RUNAWAY]}),
         PluginEntity(
             name="pre-function",
             config={"access": [HOW_TO, SWITCHES], "header_filter": [PRE_HEADER_FILTER]},
@@ -78,7 +90,7 @@ def snapshot(upstream_port: int) -> Snapshot:
             config={"header_filter": [POST_HEADER_FILTER], "body_filter": [POST_BODY_FILTER]},
         ),
     )
-    return Snapshot.create(1, (service,), (route,), plugins)
+    return Snapshot.create(1, (service,), (route, runaway), plugins)
 
 
 def credentials() -> InMemoryCredentials:
@@ -232,3 +244,73 @@ async def test_runaway_snippet_is_a_500_while_other_requests_succeed(
     # And the node serves normally afterwards.
     after = await client.post("/v1/chat/completions", json=CHAT, headers=bearer())
     assert after.status_code == 200
+
+
+GOOD_CLIENTS = 4
+
+
+async def good_traffic(
+    client: httpx.AsyncClient, done: asyncio.Event, limit: int
+) -> list[tuple[float, float]]:
+    """(start, end) of how-to requests made by `GOOD_CLIENTS` clients until `done` or `limit`."""
+    spans: list[tuple[float, float]] = []
+
+    async def one_client() -> None:
+        while not done.is_set() and len(spans) < limit:
+            began = time.perf_counter()
+            response = await client.post("/v1/chat/completions", json=CHAT, headers=bearer())
+            spans.append((began, time.perf_counter()))
+            assert response.status_code == 200
+            await asyncio.sleep(0.005)  # steady traffic, not a saturated event loop
+
+    await asyncio.gather(*(one_client() for _ in range(GOOD_CLIENTS)))
+    return spans
+
+
+def p99(spans: list[tuple[float, float]]) -> float:
+    latencies = sorted(end - began for began, end in spans)
+    return latencies[int(len(latencies) * 0.99)]
+
+
+@pytest.mark.parametrize("bad", ["spin", "bomb"])
+async def test_runaway_on_one_route_leaves_other_routes_at_normal_latency(
+    client: httpx.AsyncClient, bad: str
+) -> None:
+    # Clients keep calling the how-to route while two runaways on another route burn their
+    # budgets one after the other. On the event loop, each runaway would hold every request in
+    # flight for its whole budget (0.15-0.3 s) and none would finish meanwhile; on the worker
+    # thread it holds none.
+    never = asyncio.Event()
+    baseline = await asyncio.wait_for(good_traffic(client, never, 200), 30)
+    done = asyncio.Event()
+
+    async def runaways() -> list[tuple[int, float, float]]:
+        results = []
+        for _ in range(2):
+            await asyncio.sleep(0.05)
+            began = time.perf_counter()
+            response = await client.get("/runaway", headers={"X-Test": bad})
+            results.append((response.status_code, began, time.perf_counter()))
+        done.set()
+        return results
+
+    bad_results, spans = await asyncio.wait_for(
+        asyncio.gather(runaways(), good_traffic(client, done, 5000)), 60
+    )
+    assert [status for status, _, _ in bad_results] == [500, 500]
+    for _, began, ended in bad_results:
+        # The budget is CPU time on a low-priority thread: on a busy machine the wall time of
+        # the 500 stretches (seconds on a loaded 2-core CI box), never the others' latency.
+        assert ended - began < 10
+        finished_meanwhile = sum(1 for start, end in spans if began < start and end < ended)
+        assert finished_meanwhile >= 5, f"{finished_meanwhile} requests in {ended - began:.3f} s"
+    # On the event loop, the p99 would be about a runaway's whole run (>= 0.13 s of CPU, the
+    # 50M-instruction limit of the endless loop). The bound: 0.1 s; on a machine busy enough
+    # (shared CI runners, parallel suites) that the p99 without a runaway or the runaways' own
+    # run times stretch, three times that p99 or half the shortest runaway.
+    shortest = min(ended - began for _, began, ended in bad_results)
+    bound = max(0.1, 3 * p99(baseline), shortest / 2)
+    assert p99(spans) < bound, (
+        f"p99 {p99(spans) * 1000:.0f} ms over {len(spans)} requests, "
+        f"{p99(baseline) * 1000:.0f} ms without a runaway, runaways took {shortest:.3f} s+"
+    )

@@ -1,7 +1,8 @@
 """Versioned schema migrations (Alembic), run by `open_store` on every start.
 
 Revisions live in `versions/` (`0001` the walking skeleton's schema, `0002` admin tokens and the
-audit log); Alembic records the applied one in `alembic_version`. `upgrade` brings a database to
+audit log, `0003` analytics minutes, `0004` web UI users and sessions); Alembic records the
+applied one in `alembic_version`. `upgrade` brings a database to
 `HEAD` in one transaction, under a lock so control planes starting together on one PostgreSQL do
 not race (SQLite: the write lock). A database from before migrations existed (entity tables but
 no `alembic_version`) is taken to be at `0001`. A database at a revision this code does not know
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, inspect, text
 
 log = logging.getLogger("lockgate.cp.store")
 
-HEAD = "0002"
+HEAD = "0004"
 """The newest revision this code ships (kept in step with `versions/` by a test)."""
 
 _SCRIPT_LOCATION = Path(__file__).resolve().parent

@@ -62,6 +62,17 @@ def test_globals_set_by_one_chunk_do_not_leak_into_another(sandbox: LuaSandbox) 
     assert returns(sandbox, "string.upper('a')") == b"A"
 
 
+def test_environment_and_libraries_stay_iterable_and_writable(sandbox: LuaSandbox) -> None:
+    # _G and the library tables are proxies (every write is seen); they still behave as tables.
+    assert returns(sandbox, "(function() local n = 0 for k in pairs(_G) do n = n + 1 end"
+                   " return n end)() >= 15") is True  # fmt: skip
+    assert returns(sandbox, "(function() for k in pairs(string) do"
+                   " if k == 'format' then return true end end end)()") is True  # fmt: skip
+    assert returns(sandbox, "(function() _G.answer = 42 return answer end)()") == 42
+    assert returns(sandbox, "(function() string.shout = string.upper"
+                   " return ('a'):upper() .. string.shout('b') end)()") == b"AB"  # fmt: skip
+
+
 def test_runtime_error_raises(sandbox: LuaSandbox) -> None:
     with pytest.raises(LuaRuntimeError, match="boom"):
         sandbox.run(sandbox.compile("error('boom')", {}))

@@ -1,0 +1,1 @@
+"""The proxy benchmark harness behind `bench/run.py`: contenders, load, measurements, report."""

@@ -1,0 +1,274 @@
+"""One client connection of `data_plane.http_server`: httptools parses, an ASGI app answers.
+
+Requests on a connection are answered in order (pipelined ones wait, with reading paused).
+Limits answer before the app runs: a malformed request gets 400, a head over the header limit
+431, a declared body over the body limit 413 (each then closes the connection). Reading pauses
+while more than `HIGH_WATER` body bytes wait for the app; the app's writes wait while the
+socket's buffer is full. `Expect: 100-continue` is answered when the app first asks for the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, cast
+
+import httptools
+
+from data_plane.http_exchange import Exchange, canned
+
+if TYPE_CHECKING:
+    from data_plane.http_server import HttpServer
+
+Message = MutableMapping[str, Any]
+App = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[Message]],
+        Callable[[Message], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+HIGH_WATER = 256 * 1024
+
+
+class ServerConnection(asyncio.Protocol):
+    """Protocol state of one accepted connection."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.limits = server.limits
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.parsing: Exchange | None = None
+        self.active: Exchange | None = None
+        self.queue: deque[Exchange] = deque()
+        self.closing = False
+        self.closed = False
+        self.reading_paused = False
+        self.writing_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.header_bytes = 0
+        self.header_overflow = False
+        self.halted = False
+        """Parsing stopped for good (a refused or malformed request)."""
+        self.timer: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.client = (str(peer[0]), int(peer[1])) if peer else None
+        self.local = (str(sock[0]), int(sock[1])) if sock else None
+        self.server.connections.add(self)
+        self._arm(self.limits.keepalive_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.forget(self)
+        self._disarm()
+        for ex in (self.active, self.parsing, *self.queue):
+            if ex is not None:
+                ex.disconnected()
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.halted:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrades (WebSocket, h2c) are not proxied: answer the request as plain HTTP/1.1
+            # and close afterwards.
+            if self.parsing is not None:
+                self.parsing.keep_alive = False
+            elif self.queue:
+                self.queue[-1].keep_alive = False
+            elif self.active is not None:
+                self.active.keep_alive = False
+            self._pause_reading()
+        except httptools.HttpParserError:
+            if self.halted:
+                self._pause_reading()  # a refused request is queued; nothing after it is read
+            elif self.header_overflow:
+                self.halted = True
+                self._reject_now(431, "Request Header Fields Too Large")
+            else:
+                self.halted = True
+                self._reject_now(400, "Bad request")
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.drain_waiter is not None and not self.drain_waiter.done():
+            self.drain_waiter.set_result(None)
+
+    # -- httptools callbacks --
+
+    def on_message_begin(self) -> None:
+        self.header_bytes = 0
+        self.parsing = Exchange(self)
+        if self.active is None and not self.queue:
+            self._arm(self.limits.header_timeout_s)
+
+    def on_url(self, url: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        ex.url += url
+        self.header_bytes += len(url)
+        if self.header_bytes > self.limits.max_header_bytes:
+            self.header_overflow = True
+            raise ValueError("request line over the header limit")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        self.header_bytes += len(name) + len(value) + 4
+        ex.headers.append((name.lower(), value))
+        if (
+            self.header_bytes > self.limits.max_header_bytes
+            or len(ex.headers) > self.limits.max_headers
+        ):
+            self.header_overflow = True
+            raise ValueError("headers over the limit")
+
+    def on_headers_complete(self) -> None:
+        ex = self.parsing
+        assert ex is not None
+        parser = self.parser
+        ex.head_done(
+            parser.get_method().decode("ascii"),
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+        )
+        if ex.reject is None and ex.content_length > self.limits.max_body:
+            ex.reject = (413, "Request size limit exceeded")
+        if ex.reject is not None:
+            # Stop parsing this connection: the answer is sent, then the connection is closed.
+            ex.keep_alive = False
+            ex.complete = True
+            self.parsing = None
+            self.halted = True
+            self._enqueue(ex)
+            raise ValueError("request refused")
+        self._enqueue(ex)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is not None:
+            ex.feed(body)
+            if ex.buffered > HIGH_WATER:
+                self._pause_reading()
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        if ex is not None:
+            self.parsing = None
+            ex.finish()
+
+    # -- flow --
+
+    def _enqueue(self, ex: Exchange) -> None:
+        self._disarm()
+        if self.active is None:
+            self._run(ex)
+        else:
+            self.queue.append(ex)
+            self._pause_reading()
+
+    def _run(self, ex: Exchange) -> None:
+        self.active = ex
+        if ex.reject is not None:
+            status, message = ex.reject
+            self.write(canned(status, message))
+            self.close()
+            return
+        ex.task = self.loop.create_task(ex.run(self.server.app))
+
+    def exchange_done(self, ex: Exchange) -> None:
+        """Called when the app finished with `ex` (its response complete or abandoned)."""
+        self.active = None
+        if self.closed:
+            return
+        if not ex.keep_alive or not ex.complete or self.closing or not ex.response_complete:
+            self.close()
+            return
+        if self.queue:
+            self._run(self.queue.popleft())
+            return
+        self.resume_reading()
+        # Idle: the keep-alive timer; a next request already begun: the head timer.
+        self._arm(self.limits.keepalive_s if self.parsing is None else self.limits.header_timeout_s)
+
+    def _reject_now(self, status: int, message: str) -> None:
+        """The byte stream is unusable: answer (if the client is not mid-answer) and close."""
+        ex = self.parsing
+        if ex is not None and ex is self.active and not ex.started:
+            # The running request's own body is malformed: the app sees the client leave.
+            ex.disconnected()
+            self.write(canned(status, message))
+            self.close()
+        elif self.active is None and not self.queue:
+            self.write(canned(status, message))
+            self.close()
+        else:
+            # Answer the requests before the bad one, then close.
+            self.closing = True
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.closed and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self.writing_paused and not self.closed:
+            self.drain_waiter = self.loop.create_future()
+            try:
+                await self.drain_waiter
+            finally:
+                self.drain_waiter = None
+
+    def idle(self) -> bool:
+        return self.active is None and self.parsing is None and not self.queue
+
+    def close(self) -> None:
+        self._disarm()
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        if self.parsing is not None and self.active is None:
+            self.write(canned(408, "Request timeout"))
+        self.close()
