@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import socket
 from pathlib import Path
 from typing import Any
 
+from data_plane import heap
 from data_plane.analytics import RequestObserver
 from data_plane.analytics_sender import AnalyticsSender
 from data_plane.analytics_window import MinuteWindow
@@ -32,9 +32,6 @@ from lockgate.embedded_server import embedded
 from lockgate.settings import DataPlaneSettings, Listen
 
 log = logging.getLogger("lockgate.dp")
-
-GC_THRESHOLD = 20_000
-"""Allocations between young-generation collections (CPython's default: 700)."""
 
 
 def bind(listen: Listen, *, reuse_port: bool) -> socket.socket:
@@ -123,12 +120,7 @@ async def serve(
     # The proxy port's own server (uvloop + httptools; see docs/benchmarks.md for why).
     proxy = HttpServer(app, Limits(keepalive_s=60))
     await proxy.start([proxy_sock])
-    # Everything built so far lives as long as the process: keep it out of the collector's
-    # passes, and collect the young generation less often (the proxy allocates many
-    # short-lived objects per request; measured in docs/benchmarks.md).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    heap.tune_for_serving()
     status = embedded(
         StatusApp(describe, lambda: holder.current is not None, metrics.render), lifespan="off"
     )

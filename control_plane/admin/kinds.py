@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane.admin.caller import current_caller
+from control_plane.declarative_secrets import Redactor
 from control_plane.store.errors import single
 from control_plane.store.protocol import Reader
 from control_plane.store.validation import (
@@ -28,6 +30,7 @@ from gateway.entities import (
     Service,
     now_s,
 )
+from gateway.plugins import registry
 from gateway.plugins.base import Plugin as PluginType
 
 AUTO_FIELDS = ("created_at", "updated_at")
@@ -47,6 +50,16 @@ def _no_prepare(data: dict[str, Any], now: int, creating: bool) -> Prepared:
 
 def _hidden(entity: Entity) -> dict[str, Any]:
     return entity.model_dump(mode="json")
+
+
+def _render_plugin(entity: Entity) -> dict[str, Any]:
+    """A plugin as the caller may see it: viewers get secret config fields (provider keys, the
+    schema's writeOnly fields) masked; admins and editors see them, as in Kong."""
+    doc = entity.model_dump(mode="json")
+    caller = current_caller()
+    if caller is not None and caller.role == "viewer":
+        doc["config"] = Redactor(registry()).plugin_config(doc["name"], doc.get("config") or {})
+    return doc
 
 
 Builder = Callable[[Mapping[str, Any], Mapping[str, PluginType[Any]]], Entity]
@@ -131,7 +144,7 @@ def _plain(build: Callable[[Mapping[str, Any]], Entity]) -> Builder:
 SERVICES = Kind(Service, "services", "name", _plain(build_service))
 ROUTES = Kind(Route, "routes", "name", _plain(build_route))
 CONSUMERS = Kind(Consumer, "consumers", "username", _plain(build_consumer))
-PLUGINS = Kind(Plugin, "plugins", None, build_plugin)
+PLUGINS = Kind(Plugin, "plugins", None, build_plugin, render=_render_plugin)
 CREDENTIALS = Kind(
     KeyAuthCredential,
     "keyauth_credentials",

@@ -217,6 +217,7 @@ def add_plugin_routes(app: FastAPI, ui: Ui) -> None:
 
     @app.post("/plugins/{ident}")
     async def update(request: Request, ident: str) -> Response:
+        await ui.session(request)  # before the lookup: an anonymous caller must not probe ids
         row = await locate(ident)
         return await save(request, row["name"], row, "PUT", f"/plugins/{ident}")
 

@@ -9,6 +9,8 @@ identity credentials, unsupported providers, `$(...)` templates).
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -21,6 +23,10 @@ RouteType = Literal["llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "p
 # Kong's UNSUPPORTED_LOG_STATISTICS: (route_type, provider) pairs without usage reports.
 _NO_STATISTICS = {("llm/v1/completions", "anthropic")}
 _SELF_HOSTED = ("llama2", "ollama")
+# Cloud instance-metadata services live on link-local addresses (169.254.169.254, fd00:ec2::254
+# aside); a target there would hand the gateway's own cloud credentials to whoever can write
+# plugin config. IPv4 169.254.0.0/16 and IPv6 fe80::/10, also as IPv4-mapped IPv6.
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 
 
 class Record(BaseModel):
@@ -35,6 +41,22 @@ def _no_template(value: str | None, field: str) -> str | None:
     if value is not None and "$(" in value:
         raise ValueError(f"'{field}': $(...) template expressions are not supported by Lockgate")
     return value
+
+
+def _is_link_local(host: str) -> bool:
+    # Literal addresses only: names are resolved at request time, where DNS may answer anything.
+    literal = host.split("%", 1)[0].rstrip(".")  # drop an IPv6 zone id, a root-label dot
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(literal)
+    except ValueError:
+        try:  # the C resolver also reads 2852039166, 0251.0376.0251.0376, 169.254.43518
+            address = ipaddress.IPv4Address(socket.inet_aton(literal))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _LINK_LOCAL)
 
 
 class Auth(Record):
@@ -125,6 +147,12 @@ class ModelOptions(Record):
             parts.port  # noqa: B018  (raises ValueError on a bad port)
         except ValueError as exc:
             raise ValueError("'model.options.upstream_url' has an invalid port") from exc
+        if _is_link_local(parts.hostname):
+            raise ValueError(
+                f"'model.options.upstream_url' points at the link-local address "
+                f"{parts.hostname} (169.254.0.0/16, fe80::/10: cloud metadata services); "
+                "refused"
+            )
         return value
 
     @field_validator("upstream_path")

@@ -63,7 +63,10 @@ def upstream_url() -> Iterator[str]:
 @pytest.fixture
 def lockgate(tmp_path: Path) -> Iterator[Lockgate]:
     lg = Lockgate(tmp_path / "data", tmp_path / "lockgate.log")
-    lg.status_port = free_port_block(3)  # node i answers on status_port + i - 1
+    # Below the ephemeral range: with SO_REUSEPORT, a process of the same user that picked the
+    # same free port (another test run on this machine) would share the proxy port silently.
+    base = free_port_block(4)
+    lg.proxy_port, lg.status_port = base, base + 1  # node i answers on status_port + i - 1
     lg.start()  # `lockgate up`: one local data plane
     try:
         yield lg
