@@ -295,7 +295,7 @@ class Exchange:
                 lines.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False  # an HTTP/1.0 client reads to the end of the connection
-        if not self.keep_alive or self.conn.closing:
+        if not self.keep_alive or self.conn.closing or self.conn.server.draining:
             self.keep_alive = False
             lines.append(b"Connection: close\r\n")
         elif self.http_version == "1.0":

@@ -45,6 +45,9 @@ class HttpServer:
         self.connections: set[ServerConnection] = set()
         self._servers: list[asyncio.Server] = []
         self._drained: asyncio.Event | None = None
+        self.draining = False
+        """Set by `stop_accepting`: every response head written from now on says
+        `Connection: close` (responses already started finish on a kept-alive connection)."""
 
     def forget(self, conn: ServerConnection) -> None:
         """A connection closed."""
@@ -58,6 +61,13 @@ class HttpServer:
         for sock in sockets:
             server = await loop.create_server(lambda: ServerConnection(self), sock=sock)
             self._servers.append(server)
+
+    def stop_accepting(self) -> None:
+        """Close the listeners and start draining: open connections keep being served, each
+        answering its next request with `Connection: close` (data_plane/shared_port.py)."""
+        self.draining = True
+        for server in self._servers:
+            server.close()
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
         """Graceful drain: stop accepting, close idle connections, let requests in flight

@@ -21,6 +21,7 @@ from data_plane.metrics import DataPlaneMetrics
 from data_plane.proxy import ProxyApp
 from data_plane.redis_credentials import RedisCredentials
 from data_plane.runtime import Runtime, RuntimeHolder, compile_runtime
+from data_plane.shared_port import drain, wait_configured
 from data_plane.snapshot_cache import SnapshotCache
 from data_plane.status import StatusApp
 from data_plane.upstream import UpstreamClient
@@ -54,6 +55,7 @@ async def serve(
     *,
     snapshot_cache: Path | None = None,
     heartbeat_s: float = 5.0,
+    drain_s: float = 1.0,
 ) -> None:
     """Run until SIGINT/SIGTERM. `settings.control_plane` may list several addresses
     (`host:port,host:port`): the node fails over between them. With `snapshot_cache`, the last
@@ -113,18 +115,20 @@ async def serve(
             "ready": holder.current is not None,
         }
 
-    proxy_sock = bind(settings.proxy_listen, reuse_port=True)
     status_sock = bind(settings.status_listen, reuse_port=False)
     app = ProxyApp(holder, UpstreamClient(), observer=RequestObserver(window))
     await app.startup()
     # The proxy port's own server (uvloop + httptools; see docs/benchmarks.md for why).
     proxy = HttpServer(app, Limits(keepalive_s=60))
-    await proxy.start([proxy_sock])
     heap.tune_for_serving()
-    status = embedded(
-        StatusApp(describe, lambda: holder.current is not None, metrics.render), lifespan="off"
-    )
     stop = asyncio.Event()
+    status = embedded(
+        # Not ready once stopping: load balancers stop sending while the node drains.
+        StatusApp(
+            describe, lambda: holder.current is not None and not stop.is_set(), metrics.render
+        ),
+        lifespan="off",
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -141,11 +145,20 @@ async def serve(
         settings.control_plane,
     )
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    # Local nodes share the proxy port: listen only once a config is applied, so a new node
+    # never answers 503 to its share of the connections (data_plane/shared_port.py).
+    configured = asyncio.create_task(wait_configured(lambda: holder.current is not None, stop))
+    done, _ = await asyncio.wait([configured, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if configured in done and configured.result():
+        await proxy.start([bind(settings.proxy_listen, reuse_port=True)])
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    configured.cancel()
     for task in done:
-        if task is not stopper and task.exception() is not None:
+        if task not in (stopper, configured) and task.exception() is not None:
             log.error("data plane task failed: %r", task.exception())
-    # Drain: requests in flight finish (up to 10 s), idle keep-alive connections close.
+    # Leave the shared port and let keep-alive clients move to the other nodes; then drain:
+    # requests in flight finish (up to 10 s), idle keep-alive connections close.
+    await drain(proxy, drain_s)
     await proxy.shutdown(timeout_s=10)
     await app.shutdown()
     status.should_exit = True

@@ -131,7 +131,8 @@ class ProxyApp:
                 else:
                     ctx.route, ctx.service = match.route, match.service
                     _target(ctx, match.upstream_path)
-                    ctx.request.headers.remove("X-Forwarded-Prefix")  # never trust the client's
+                    if "x-forwarded-prefix" in ctx.request.headers:  # never trust the client's
+                        ctx.request.headers.remove("X-Forwarded-Prefix")
                     if match.forwarded_prefix:
                         ctx.request.headers.set("X-Forwarded-Prefix", match.forwarded_prefix)
                     pipeline = runtime.plugins.by_route[match.route.id]
@@ -314,7 +315,7 @@ def _upstream_exit(ctx: RequestContext, exc: UpstreamError) -> Exit:
 
 
 def _context(scope: Scope) -> RequestContext:
-    headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
     host_header = headers.get("host") or ""
     host, _, port = host_header.partition(":")
     server = scope.get("server") or ("", 0)
@@ -341,8 +342,16 @@ def _context(scope: Scope) -> RequestContext:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise BodyTooLarge
+    if not message.get("more_body", False):
+        return body  # the usual case: the whole body in one message
+    parts = [body]
+    size = len(body)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -353,8 +362,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             raise BodyTooLarge
         parts.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+            return b"".join(parts)
 
 
 async def _run_rewrite(

@@ -83,7 +83,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from data_plane.main import serve as serve_dp
 
         dp = settings.data_plane()
-        uvloop.run(serve_dp(dp, snapshot_cache=dp.snapshot_cache, heartbeat_s=dp.heartbeat_s))
+        uvloop.run(
+            serve_dp(
+                dp,
+                snapshot_cache=dp.snapshot_cache,
+                heartbeat_s=dp.heartbeat_s,
+                drain_s=dp.drain_s,
+            )
+        )
         return 0
     if args.command == "cert":
         base = settings.data_dir(os.environ)

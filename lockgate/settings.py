@@ -83,6 +83,10 @@ class DataPlaneSettings:
     """LOCKGATE_DP_HEARTBEAT_S: heartbeat interval; the CP marks a node disconnected after 3."""
     analytics_flush_s: float = 10.0
     """LOCKGATE_DP_ANALYTICS_FLUSH_S: how often counted requests are reported to the CP."""
+    drain_s: float = 1.0
+    """LOCKGATE_DP_DRAIN_S: on SIGTERM, after the proxy listener closes, how long open
+    connections keep being served with `Connection: close` before the graceful shutdown
+    (0: none); requests in flight then get 10 s more."""
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -98,6 +102,17 @@ def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
         seconds = -1.0
     if not seconds > 0:
         raise SettingsError(f"{name}: expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _drain_seconds(env: Mapping[str, str], name: str, default: str) -> float:
+    value = _get(env, name, default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 60:
+        raise SettingsError(f"{name}: expected seconds from 0 to 60, got {value!r}")
     return seconds
 
 
@@ -183,4 +198,5 @@ def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
         snapshot_cache=_optional_path(env, "LOCKGATE_DP_SNAPSHOT_CACHE"),
         heartbeat_s=_seconds(env, "LOCKGATE_DP_HEARTBEAT_S", "5"),
         analytics_flush_s=_seconds(env, "LOCKGATE_DP_ANALYTICS_FLUSH_S", "10"),
+        drain_s=_drain_seconds(env, "LOCKGATE_DP_DRAIN_S", "1"),
     )
