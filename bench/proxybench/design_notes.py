@@ -79,6 +79,12 @@ GAP_NOTES = [
     "5. More data-plane processes: the proxy port is shared with SO_REUSEPORT, so each core "
     "adds a process (the two-data-plane rows).",
     "",
+    "Open question: the real data-plane process spends more CPU per pipeline request than the "
+    "bare variant process with the same routes and plugins (`own+httptools pipeline` in the "
+    "Choices table; 143 vs 171 µs in the run of 2026-11-27). The differences are the sync "
+    "client (grpc threads), the analytics observer (~3 µs in-process), the credential cache "
+    "chain and the control plane's defaults in the plugin configs; not profiled apart yet.",
+    "",
     "For scale, measured separately on the same machine: the data plane's own server with a "
     "trivial app costs ~15 µs CPU per request, server plus upstream client forwarding to "
     "nginx ~31 µs (0.6-0.7 of nginx's req/s, as DESIGN.md's table predicts); the no-plugins "
