@@ -16,7 +16,7 @@ from data_plane.proxy import ProxyApp
 from data_plane.runtime import RuntimeHolder, compile_runtime
 from data_plane.upstream import UpstreamClient
 from gateway.context import Exit, RequestContext
-from gateway.credentials import InMemoryCredentials
+from gateway.credentials import CredentialLookup, InMemoryCredentials
 from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Ref, Route, Service
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig, UpstreamFailure
@@ -29,11 +29,15 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 @contextlib.asynccontextmanager
 async def serve_proxy(
-    snapshot: Snapshot, registry: Mapping[str, Plugin[Any]]
+    snapshot: Snapshot,
+    registry: Mapping[str, Plugin[Any]],
+    credentials: CredentialLookup | None = None,
 ) -> AsyncIterator[str]:
-    """The real ProxyApp on uvicorn on a free loopback port; yields its base URL."""
+    """The real ProxyApp on uvicorn on a free loopback port; yields its base URL. Key-auth looks
+    keys up in `credentials` (an empty in-memory lookup when None)."""
     holder = RuntimeHolder()
-    holder.swap(compile_runtime(snapshot, registry, InMemoryCredentials()))
+    lookup = credentials if credentials is not None else InMemoryCredentials()
+    holder.swap(compile_runtime(snapshot, registry, lookup))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # As data_plane.main should (see the report): without it each keep-alive response waits
     # ~40 ms for the client's delayed ACK (Nagle holds the body behind the head).

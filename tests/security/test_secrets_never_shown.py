@@ -21,9 +21,9 @@ from control_plane.admin.app import create_admin_app
 from control_plane.store import Store, open_store
 from gateway.credentials import CredentialMatch
 from gateway.plugins import registry
+from tests.data_plane.test_proxy_retry import serve_proxy as serve
 from tests.e2e.test_walkthrough import DECK_FILE
 from tests.fakes.openai_server import FakeOpenAI
-from tests.security.harness import serve
 
 CONSUMER_KEY = "my-consumer-key"  # as in the walkthrough's decK file
 PROVIDER_KEY = "sk-provider-security-0123456789abcdef"

@@ -15,8 +15,8 @@ from gateway.entities import Consumer, Ref, Route, Service
 from gateway.entities import Plugin as PluginEntity
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
+from tests.data_plane.test_proxy_retry import serve_proxy as serve
 from tests.fakes.openai_server import FakeOpenAI
-from tests.security.harness import serve
 
 KEY = "security-consumer-key-1"
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
