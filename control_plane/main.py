@@ -29,6 +29,7 @@ from control_plane.ui import create_ui_app
 from control_plane.ui.bootstrap import ensure_first_admin
 from control_plane.ui.config import UiConfig
 from control_plane.ui.supervised import SupervisedNodes
+from gateway.llm.schema import allow_link_local_upstreams
 from gateway.redis_credential_records import open_redis
 from lockgate import certs
 from lockgate.embedded_server import embedded
@@ -47,6 +48,7 @@ async def serve(
     made by other control planes on the same database reach this one's nodes. With
     `settings.local_data_planes` > 0 it also runs that many data planes, configured from
     `environ` (the process's environment)."""
+    allow_link_local_upstreams(settings.allow_link_local_upstreams)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if certs.ensure(settings.tls.cert, settings.tls.key):
         log.info("generated the cluster certificate %s", settings.tls.cert)

@@ -61,6 +61,9 @@ class ControlPlaneSettings:
     """LOCKGATE_ADMIN_PASSWORD: the first web UI admin's password (else generated, shown once)."""
     local_data_planes: int = 0
     """LOCKGATE_LOCAL_DATA_PLANES: data planes this control plane runs itself (0: none)."""
+    allow_link_local_upstreams: bool = False
+    """LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS: accept LLM targets on link-local addresses
+    (169.254.0.0/16, fe80::/10: cloud metadata services). Off by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,9 @@ class DataPlaneSettings:
     """LOCKGATE_DP_DRAIN_S: on SIGTERM, after the proxy listener closes, how long open
     connections keep being served with `Connection: close` before the graceful shutdown
     (0: none); requests in flight then get 10 s more."""
+    allow_link_local_upstreams: bool = False
+    """LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS: as on the control plane; a data plane without it
+    refuses (NACKs) a config with a link-local LLM target."""
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -121,6 +127,15 @@ def _count(env: Mapping[str, str], name: str, low: int, high: int) -> int:
     if not value.isdigit() or not low <= int(value) <= high:
         raise SettingsError(f"{name}: expected a whole number from {low} to {high}, got {value!r}")
     return int(value)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = _get(env, name, "off").lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name}: expected on or off, got {value!r}")
 
 
 def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
@@ -167,6 +182,7 @@ def control_plane(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
         ),
         admin_password=env.get("LOCKGATE_ADMIN_PASSWORD") or None,
         local_data_planes=_count(env, "LOCKGATE_LOCAL_DATA_PLANES", 0, 64),
+        allow_link_local_upstreams=_flag(env, "LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS"),
         tls=cluster_tls(env, base),
     )
 
@@ -199,4 +215,5 @@ def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
         heartbeat_s=_seconds(env, "LOCKGATE_DP_HEARTBEAT_S", "5"),
         analytics_flush_s=_seconds(env, "LOCKGATE_DP_ANALYTICS_FLUSH_S", "10"),
         drain_s=_drain_seconds(env, "LOCKGATE_DP_DRAIN_S", "1"),
+        allow_link_local_upstreams=_flag(env, "LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS"),
     )

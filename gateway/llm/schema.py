@@ -27,6 +27,17 @@ _SELF_HOSTED = ("llama2", "ollama")
 # aside); a target there would hand the gateway's own cloud credentials to whoever can write
 # plugin config. IPv4 169.254.0.0/16 and IPv6 fe80::/10, also as IPv4-mapped IPv6.
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_link_local_allowed = False
+
+
+def allow_link_local_upstreams(allowed: bool) -> None:
+    """Set once at start from LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS (off: such targets refused)."""
+    global _link_local_allowed
+    _link_local_allowed = allowed
+
+
+def link_local_upstreams_allowed() -> bool:
+    return _link_local_allowed
 
 
 class Record(BaseModel):
@@ -147,11 +158,11 @@ class ModelOptions(Record):
             parts.port  # noqa: B018  (raises ValueError on a bad port)
         except ValueError as exc:
             raise ValueError("'model.options.upstream_url' has an invalid port") from exc
-        if _is_link_local(parts.hostname):
+        if not _link_local_allowed and _is_link_local(parts.hostname):
             raise ValueError(
                 f"'model.options.upstream_url' points at the link-local address "
                 f"{parts.hostname} (169.254.0.0/16, fe80::/10: cloud metadata services); "
-                "refused"
+                "refused (set LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS=on to allow)"
             )
         return value
 

@@ -4,6 +4,7 @@ the resolver accepts, both by the plugin schema and through the Admin API."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from pydantic import ValidationError
 
 from control_plane.admin.app import create_admin_app
 from control_plane.store import open_store
+from gateway.llm.schema import allow_link_local_upstreams
 from gateway.plugins.ai_proxy_advanced import PLUGIN
+from lockgate import settings
 from tests.gateway.plugins.ai_proxy_helpers import config, target
 
 REFUSED = [
@@ -71,3 +74,53 @@ def test_admin_api_answers_400_with_the_reason(tmp_path: Path) -> None:
             assert client.get("/plugins").json()["data"] == []
     finally:
         store.close()
+
+
+@pytest.fixture
+def link_local_allowed() -> Iterator[None]:
+    allow_link_local_upstreams(True)
+    try:
+        yield
+    finally:
+        allow_link_local_upstreams(False)
+
+
+@pytest.mark.parametrize("url", REFUSED[:4])
+def test_the_setting_allows_link_local_targets(url: str, link_local_allowed: None) -> None:
+    validated = PLUGIN.validate(_with_url(url))
+    assert validated.targets[0].model.options.upstream_url == url
+
+
+def test_admin_api_accepts_them_with_the_setting(tmp_path: Path, link_local_allowed: None) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'lockgate.db'}")
+    try:
+        app = create_admin_app(store, "token", lambda e: None)
+        with TestClient(app, headers={"Kong-Admin-Token": "token"}) as client:
+            body = {"name": "ai-proxy-advanced", "config": _with_url(REFUSED[0])}
+            response = client.post("/plugins", json=body)
+            assert response.status_code == 201, response.text
+            [stored] = client.get("/plugins").json()["data"]
+            target = stored["config"]["targets"][0]
+            assert target["model"]["options"]["upstream_url"] == REFUSED[0]
+    finally:
+        store.close()
+
+
+def test_the_refusal_names_the_setting() -> None:
+    with pytest.raises(ValidationError) as caught:
+        PLUGIN.validate(_with_url(REFUSED[0]))
+    assert "LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS=on" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"), [("", False), ("off", False), ("on", True), ("TRUE", True), ("0", False)]
+)
+def test_setting_is_read_by_both_planes(value: str, allowed: bool) -> None:
+    env = {"LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS": value}
+    assert settings.control_plane(env).allow_link_local_upstreams is allowed
+    assert settings.data_plane(env).allow_link_local_upstreams is allowed
+
+
+def test_a_bad_value_is_a_clear_error() -> None:
+    with pytest.raises(settings.SettingsError, match="LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS"):
+        settings.control_plane({"LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS": "maybe"})
