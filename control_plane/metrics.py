@@ -18,8 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.nodes import NodeRegistry, SyncStatus
 from control_plane.publisher import Publisher
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from gateway.prometheus_text import CONTENT_TYPE, Exposition
 
 
 class ControlPlaneMetrics:
@@ -38,28 +37,23 @@ class ControlPlaneMetrics:
 
     def render(self) -> str:
         """The Prometheus text (format 0.0.4)."""
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-
+        out = Exposition()
         by_status = dict.fromkeys(get_args(SyncStatus), 0)
         for node in self._nodes.list():
             by_status[node.sync_status] = by_status.get(node.sync_status, 0) + 1
-        family("lockgate_data_plane_nodes", "gauge", "Data-plane nodes by sync status")
+        out.family("lockgate_data_plane_nodes", "gauge", "Data-plane nodes by sync status")
         for status, count in by_status.items():
-            lines.append(f'lockgate_data_plane_nodes{{sync_status="{status}"}} {count}')
+            out.sample("lockgate_data_plane_nodes", (("sync_status", status),), count)
         snapshot = self._publisher.current
-        family("lockgate_config_version", "gauge", "Version of the config snapshot served")
-        lines.append(f"lockgate_config_version {snapshot.version if snapshot else 0}")
-        family("lockgate_admin_api_requests_total", "counter", "Admin API requests answered")
+        out.family("lockgate_config_version", "gauge", "Version of the config snapshot served")
+        out.sample("lockgate_config_version", (), snapshot.version if snapshot else 0)
+        out.family("lockgate_admin_api_requests_total", "counter", "Admin API requests answered")
         for (method, code), count in sorted(self.admin_requests.items()):
-            labels = f'method="{method}",code="{code}"'
-            lines.append(f"lockgate_admin_api_requests_total{{{labels}}} {count}")
-        family("lockgate_analytics_reports_total", "counter", "Analytics reports stored")
-        lines.append(f"lockgate_analytics_reports_total {self._reports()}")
-        return "\n".join(lines) + "\n"
+            labels = (("method", method), ("code", str(code)))
+            out.sample("lockgate_admin_api_requests_total", labels, count)
+        out.family("lockgate_analytics_reports_total", "counter", "Analytics reports stored")
+        out.sample("lockgate_analytics_reports_total", (), self._reports())
+        return out.text()
 
 
 class AdminRequestCounter:

@@ -150,7 +150,16 @@ def _peer_ip(peer: str) -> str:
 
 def create_server(service: ClusterService, address: str, tls: ClusterTLS) -> grpc.aio.Server:
     """A gRPC server that accepts only clients presenting the cluster certificate."""
-    server = grpc.aio.server(options=[("grpc.max_send_message_length", 256 << 20)])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", 256 << 20),
+            # Data planes ping every heartbeat interval to notice a frozen control plane
+            # (data_plane.control_planes.open_channel), also while no config is sent: never
+            # answer that with a "too many pings" GOAWAY.
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 100),
+            ("grpc.http2.max_ping_strikes", 0),
+        ]
+    )
     pb_grpc.add_ClusterServicer_to_server(service, server)
     cert = tls.cert.read_bytes()
     creds = grpc.ssl_server_credentials(

@@ -28,7 +28,7 @@ from data_plane.analytics_window import (
     MinuteWindow,
 )
 from data_plane.analytics_window import status_class as to_class
-from data_plane.metrics import Exposition
+from gateway.prometheus_text import Exposition
 from lockgate.v1 import cluster_pb2 as pb
 from lockgate.v1 import cluster_pb2_grpc as pb_grpc
 

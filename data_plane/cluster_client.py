@@ -23,6 +23,7 @@ import grpc
 
 from data_plane.control_planes import ControlPlanes, RemoteCredentials, open_channel
 from data_plane.credentials import CachedCredentials
+from data_plane.malloc_trim import release_free_memory
 from data_plane.runtime import Runtime
 from data_plane.snapshot_cache import SnapshotCache
 from data_plane.sync_payloads import Rejected, Unusable, decode_delta, decode_snapshot
@@ -92,6 +93,7 @@ class SyncClient:
             log.warning("the cached snapshot does not compile, ignoring it: %s", exc)
             return False
         self._swap(snapshot, runtime)
+        await asyncio.to_thread(release_free_memory)
         log.info(
             "serving the cached snapshot version %d until a control plane answers", snapshot.version
         )
@@ -254,18 +256,20 @@ class SyncClient:
         return pb.NodeMessage(ack=pb.Ack(version=self.version, hash=self.hash))
 
     def _save(self, snapshot: Snapshot, payload: bytes | None) -> None:
+        """In the background, in order: write the cache file (if any), then give the memory
+        that decoding, compiling and saving freed back to the system."""
         cache = self._cache
-        if cache is None:
-            return
         previous = self._saving
 
         async def save() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)  # keep saves in order
-            try:
-                await asyncio.to_thread(cache.save, snapshot, payload)
-            except OSError as exc:
-                log.warning("cannot write the snapshot cache %s: %s", cache.path, exc)
+            if cache is not None:
+                try:
+                    await asyncio.to_thread(cache.save, snapshot, payload)
+                except OSError as exc:
+                    log.warning("cannot write the snapshot cache %s: %s", cache.path, exc)
+            await asyncio.to_thread(release_free_memory)
 
         self._saving = asyncio.create_task(save())
 

@@ -100,10 +100,11 @@ class Response:
         except httptools.HttpParserError as exc:
             raise InvalidResponse(f"invalid upstream body: {exc}") from exc
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (chunked framing removed)."""
-        while (chunk := await self._next()) is not None:
-            yield chunk
+        # A plain iterator object, not an async generator: the event loop registers every
+        # async generator (a WeakSet entry and a finalizer), a cost paid once per response.
+        return _Chunks(self)
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -123,6 +124,24 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+class _Chunks:
+    """`Response.chunks()`: each step awaits the next piece of the body."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._response._next()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 class ConnectionPool:

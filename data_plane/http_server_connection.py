@@ -1,10 +1,13 @@
 """One client connection of `data_plane.http_server`: httptools parses, an ASGI app answers.
 
 Requests on a connection are answered in order (pipelined ones wait, with reading paused).
-Limits answer before the app runs: a malformed request gets 400, a head over the header limit
-431, a declared body over the body limit 413 (each then closes the connection). Reading pauses
-while more than `HIGH_WATER` body bytes wait for the app; the app's writes wait while the
-socket's buffer is full. `Expect: 100-continue` is answered when the app first asks for the body.
+Limits answer before the app runs: a malformed request gets 400 (`refused_head` adds what
+httptools accepts and nginx refuses), a head over the header limit 431, a declared body over the
+body limit 413. Each then closes the connection, lingering: an answer sent before the request
+was read is followed by a half-close and a short wait dropping what the client still sends, so
+that the client reads the answer rather than a reset. Reading pauses while more than
+`HIGH_WATER` body bytes wait for the app; the app's writes wait while the socket's buffer is
+full. `Expect: 100-continue` is answered when the app first asks for the body.
 """
 
 from __future__ import annotations
@@ -32,6 +35,31 @@ App = Callable[
 ]
 
 HIGH_WATER = 256 * 1024
+LINGER_S = 2.0
+"""How long a connection answered before its request was read keeps reading (and dropping)
+what the client still sends, so that unread data does not reset the connection before the
+client reads the answer (nginx's lingering close; its lingering_timeout is 5 s)."""
+_BAD_REQUEST = (400, "Bad request")
+
+
+def refused_head(ex: Exchange) -> tuple[int, str] | None:
+    """400 for what httptools lets through and nginx refuses: an HTTP version other than 1.0
+    and 1.1, an HTTP/1.1 request without Host or any request with two (RFC 9112 §3.2), CONNECT,
+    and a request target that is neither a path, `*` (OPTIONS) nor a valid absolute URL."""
+    if ex.http_version not in ("1.0", "1.1") or ex.method == "CONNECT":
+        return _BAD_REQUEST
+    hosts = sum(1 for name, _ in ex.headers if name == b"host")
+    if hosts > 1 or (hosts == 0 and ex.http_version == "1.1"):
+        return _BAD_REQUEST
+    url = ex.url
+    if url == b"*":
+        return None if ex.method == "OPTIONS" else _BAD_REQUEST
+    if url[:1] != b"/":
+        try:
+            httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return _BAD_REQUEST
+    return None
 
 
 class ServerConnection(asyncio.Protocol):
@@ -152,6 +180,8 @@ class ServerConnection(asyncio.Protocol):
             parser.get_http_version(),
             parser.should_keep_alive(),
         )
+        if ex.reject is None:
+            ex.reject = refused_head(ex)
         if ex.reject is None and ex.content_length > self.limits.max_body:
             ex.reject = (413, "Request size limit exceeded")
         if ex.reject is not None:
@@ -192,7 +222,7 @@ class ServerConnection(asyncio.Protocol):
         if ex.reject is not None:
             status, message = ex.reject
             self.write(canned(status, message))
-            self.close()
+            self.linger()
             return
         ex.task = self.loop.create_task(ex.run(self.server.app))
 
@@ -201,7 +231,10 @@ class ServerConnection(asyncio.Protocol):
         self.active = None
         if self.closed:
             return
-        if not ex.keep_alive or not ex.complete or self.closing or not ex.response_complete:
+        if not ex.complete and ex.response_complete:
+            self.linger()  # answered without reading the whole body (413, an early error)
+            return
+        if not ex.keep_alive or self.closing or not ex.response_complete:
             self.close()
             return
         if self.queue:
@@ -218,10 +251,10 @@ class ServerConnection(asyncio.Protocol):
             # The running request's own body is malformed: the app sees the client leave.
             ex.disconnected()
             self.write(canned(status, message))
-            self.close()
+            self.linger()
         elif self.active is None and not self.queue:
             self.write(canned(status, message))
-            self.close()
+            self.linger()
         else:
             # Answer the requests before the bad one, then close.
             self.closing = True
@@ -251,6 +284,21 @@ class ServerConnection(asyncio.Protocol):
 
     def idle(self) -> bool:
         return self.active is None and self.parsing is None and not self.queue
+
+    def linger(self) -> None:
+        """Close after an answer sent before the request was read: stop sending, drop what
+        the client still sends for up to LINGER_S, then close (the client closing ends it)."""
+        if self.closed or self.transport is None:
+            return
+        if not self.transport.can_write_eof():
+            self.close()
+            return
+        self.halted = True  # data_received drops everything from now on
+        self.parsing = None
+        self.transport.write_eof()
+        self.resume_reading()
+        self._disarm()
+        self.timer = self.loop.call_later(LINGER_S, self.close)
 
     def close(self) -> None:
         self._disarm()

@@ -62,7 +62,9 @@ async def serve(
     applied snapshot is kept in that file and served at start while no control plane answers."""
     holder = RuntimeHolder()
     plugins = registry()
-    planes = ControlPlanes.open(parse_addresses(settings.control_plane), settings.tls)
+    planes = ControlPlanes.open(
+        parse_addresses(settings.control_plane), settings.tls, keepalive_s=heartbeat_s
+    )
     shared = None
     if settings.redis_url is not None:
         shared = RedisCredentials(

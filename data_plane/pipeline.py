@@ -31,6 +31,7 @@ class Instance:
     priority: int
     handler: Handler
     phases: frozenset[str]
+    """The phases the handler implements, and "retry" when it overrides the retry hook."""
 
     @property
     def name(self) -> str:
@@ -68,7 +69,8 @@ class PluginBuildError(Exception):
     """A plugin in the snapshot could not be compiled; the snapshot must be rejected."""
 
 
-_PHASES = ("rewrite", "access", "header_filter", "body_filter", "log")
+_PHASES = ("rewrite", "access", "header_filter", "body_filter", "log", "retry")
+"""What `Instance.phases` may hold: the phases, and the `retry` hook (see `Handler.retry`)."""
 
 
 def compile_plugins(

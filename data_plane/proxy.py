@@ -29,7 +29,7 @@ from data_plane.upstream import HOP_BY_HOP, Timeouts, UpstreamClient, UpstreamEr
 from gateway import responses
 from gateway.context import Exit, Request, RequestContext, ResponseHead, Upstream
 from gateway.headers import Headers
-from gateway.plugins.base import Handler, PluginRuntimeError, UpstreamFailure
+from gateway.plugins.base import PluginRuntimeError, UpstreamFailure
 from lockgate import __version__
 
 log = logging.getLogger("lockgate.proxy")
@@ -116,7 +116,8 @@ class ProxyApp:
         collected: list[Instance] = []
         exit_: Exit | None = None
         try:
-            exit_ = await _run_rewrite(runtime, ctx, collected)
+            if runtime.plugins.global_rewrite:
+                exit_ = await _run_rewrite(runtime, ctx, collected)
             pipeline = runtime.plugins.no_route
             if exit_ is None:
                 match = runtime.router.match(
@@ -175,11 +176,15 @@ class ProxyApp:
         _apply_plugin_headers(head.headers, ctx.response_headers)
         body = _filter_whole(ctx, head, exit_.body, collected)
         latency = int((time.perf_counter() - started) * 1000)
-        head.headers.set("Content-Length", str(len(body)))
-        head.headers.set("X-Kong-Response-Latency", str(latency))
-        head.headers.set("Server", SERVER)
-        head.headers.set("X-Kong-Request-Id", ctx.request_id)
-        await _start(send, head)
+        head.headers.set_many(
+            (
+                ("Content-Length", str(len(body))),
+                ("X-Kong-Response-Latency", str(latency)),
+                ("Server", SERVER),
+                ("X-Kong-Request-Id", ctx.request_id),
+            )
+        )
+        await send(_start(head))
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _forward(
@@ -187,7 +192,7 @@ class ProxyApp:
     ) -> None:
         up = ctx.upstream
         # A plugin with a retry hook owns retries: one connection attempt per try.
-        hooked = _has_retry_hook(collected)
+        hooked = bool(collected) and _has_retry_hook(collected)
         proxy_done = time.perf_counter()
         while True:
             target = f"{up.path}?{up.query}" if up.query else up.path
@@ -200,11 +205,7 @@ class ProxyApp:
                     target,
                     _upstream_headers(ctx),
                     up.body if up.body is not None else ctx.request.body,
-                    Timeouts(
-                        up.connect_timeout_ms / 1000,
-                        up.read_timeout_ms / 1000,
-                        up.write_timeout_ms / 1000,
-                    ),
+                    _timeouts(up.connect_timeout_ms, up.read_timeout_ms, up.write_timeout_ms),
                     0 if hooked else up.retries,
                 )
             except UpstreamError as exc:
@@ -265,17 +266,19 @@ class ProxyApp:
                     return
                 data = _filter_whole(ctx, head, data, collected)
                 head.headers.set("Content-Length", str(len(data)))
-                await _start(send, head)
+                await send(_start(head))
                 await send({"type": "http.response.body", "body": data, "more_body": False})
                 return
-            filters = [i for i in collected if "body_filter" in i.phases]
             ctx.response = head
-            for inst in collected:
-                if "header_filter" in inst.phases:
-                    inst.handler.header_filter(ctx, head)
-            if filters:
-                head.headers.remove("Content-Length")
-            await _start(send, head)
+            filters: list[Instance] = []
+            if collected:
+                filters = [i for i in collected if "body_filter" in i.phases]
+                for inst in collected:
+                    if "header_filter" in inst.phases:
+                        inst.handler.header_filter(ctx, head)
+                if filters:
+                    head.headers.remove("Content-Length")
+            await send(_start(head))
             async for chunk in response.chunks():
                 for inst in filters:
                     chunk = inst.handler.body_filter(ctx, chunk, False)
@@ -306,6 +309,20 @@ class ProxyApp:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+_TIMEOUTS: dict[tuple[int, int, int], Timeouts] = {}
+
+
+def _timeouts(connect_ms: int, read_ms: int, write_ms: int) -> Timeouts:
+    """The (frozen, so shareable) `Timeouts` of these milliseconds, made once per triple."""
+    key = (connect_ms, read_ms, write_ms)
+    found = _TIMEOUTS.get(key)
+    if found is None:
+        if len(_TIMEOUTS) >= 256:  # plugins may set any values: stay bounded
+            _TIMEOUTS.clear()
+        found = _TIMEOUTS[key] = Timeouts(connect_ms / 1000, read_ms / 1000, write_ms / 1000)
+    return found
 
 
 def _upstream_exit(ctx: RequestContext, exc: UpstreamError) -> Exit:
@@ -392,24 +409,14 @@ async def _run_access(
     return exit_
 
 
-_RETRY_HOOKS: dict[type[Handler], bool] = {}
-
-
 def _has_retry_hook(collected: list[Instance]) -> bool:
-    for inst in collected:
-        cls = type(inst.handler)
-        hooked = _RETRY_HOOKS.get(cls)
-        if hooked is None:
-            hooked = _RETRY_HOOKS[cls] = cls.overrides("retry")
-        if hooked:
-            return True
-    return False
+    return any("retry" in inst.phases for inst in collected)
 
 
 async def _retry(ctx: RequestContext, collected: list[Instance], failure: UpstreamFailure) -> bool:
     """Ask the retry hooks, in plugin order, whether to try again; the first yes wins."""
     for inst in collected:
-        if _RETRY_HOOKS.get(type(inst.handler)):
+        if "retry" in inst.phases:
             try:
                 if await inst.handler.retry(ctx, failure):
                     return True
@@ -446,7 +453,7 @@ def _upstream_headers(ctx: RequestContext) -> list[tuple[str, str]]:
     req = ctx.request
     up = ctx.upstream
     forwarded_for = req.headers.get("x-forwarded-for")
-    out = [(k, v) for k, v in req.headers if k.lower() not in _UPSTREAM_SKIP]
+    out = req.headers.items_except(_UPSTREAM_SKIP)
     out += (
         ("Host", up.host_header or _authority(up.host, up.port, up.scheme)),
         (
@@ -478,26 +485,28 @@ def _filter_whole(
 def _apply_plugin_headers(headers: Headers, extra: Headers) -> None:
     """Headers plugins set before the response existed replace the response's own (all values
     of a name kept, so kong.response.add_header can repeat one)."""
-    for name in extra.names():
-        headers.remove(name)
-    for name, value in extra:
-        headers.add(name, value)
+    headers.remove_lowered(frozenset(extra.names()))
+    headers.extend(extra.items())
 
 
-async def _start(send: Send, head: ResponseHead) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": head.status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head.headers],
-        }
-    )
+def _start(head: ResponseHead) -> Message:
+    """The ASGI message starting the response `head` (built here, sent by the caller: one
+    coroutine fewer per request)."""
+    return {
+        "type": "http.response.start",
+        "status": head.status,
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head.headers],
+    }
 
 
 async def _send_exit(send: Send, exit_: Exit, started: float) -> None:
     headers = Headers(exit_.headers)
-    headers.set("Content-Length", str(len(exit_.body)))
-    headers.set("X-Kong-Response-Latency", str(int((time.perf_counter() - started) * 1000)))
-    headers.set("Server", SERVER)
-    await _start(send, ResponseHead(exit_.status, headers))
+    headers.set_many(
+        (
+            ("Content-Length", str(len(exit_.body))),
+            ("X-Kong-Response-Latency", str(int((time.perf_counter() - started) * 1000))),
+            ("Server", SERVER),
+        )
+    )
+    await send(_start(ResponseHead(exit_.status, headers)))
     await send({"type": "http.response.body", "body": exit_.body, "more_body": False})

@@ -16,8 +16,11 @@ proxy checks the route's `protocols` against the request scheme itself (Kong's 4
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
 
 from data_plane.paths import normalize_path, upstream_path
 from gateway.entities import Route, Service
@@ -33,6 +36,12 @@ _PCRE_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
 # length: segments come from clients.
 _MEMO_LIMIT = 8192
 _MEMO_SEGMENT_MAX = 200
+# A host bucket with more candidates than this indexes them by first path segment. Sets of
+# more exact hosts than this are frozensets, smaller ones tuples (a 10k-route config has 10k
+# one-host routes: a frozenset is 216 bytes, a tuple 48).
+_INDEX_FROM = 8
+_NO_CANDIDATES: Mapping[str, tuple[_Candidate, ...]] = MappingProxyType({})
+_RANK = attrgetter("rank")
 
 
 class RouterError(ValueError):
@@ -66,20 +75,31 @@ class _HeaderRule:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Candidate:
-    """One (route, path) pair, precompiled."""
+    """One (route, path) pair, precompiled. Not changed once its router is built."""
 
     route: Route
     service: Service
     base: str
     methods: frozenset[str] | None
-    exact_hosts: frozenset[str] | None  # None: any host; keys are `host` or `host:port`
+    exact_hosts: frozenset[str] | tuple[str, ...] | None
+    """None: any host; else `host` or `host:port` entries (a tuple when there are few)."""
     wildcards: tuple[tuple[str, bool, str | None], ...]  # (text, is_suffix, port)
     headers: tuple[_HeaderRule, ...]
     prefix: str | None
     regex: re.Pattern[str] | None
     first_segment: str | None  # complete first segment of `prefix`, if it has one
+    rank: int = 0
+    """Position in the router's priority order (set once all candidates are sorted)."""
+
+    def may_match(self, segment: str) -> bool:
+        """Whether a path whose first segment is `segment` can match this candidate's path."""
+        if self.prefix is None:
+            return True
+        if self.first_segment is not None:
+            return self.first_segment == segment
+        return segment.startswith(self.prefix[1:])
 
     def host_matches(self, hostname: str, host_port: str | None, port: str | None) -> bool:
         exact = self.exact_hosts
@@ -103,55 +123,58 @@ class _Bucket:
     segment starts with its text. Regex and path-less candidates can match any path. Lookups
     are memoized per (bucket, request segment), in priority order. A host's bucket holds only the
     routes naming that host and defers to the shared bucket of host-agnostic routes, so that
-    compiling stays linear in the number of routes.
+    compiling stays linear in the number of routes. A bucket of a few candidates (most hosts
+    name one route) keeps no index: a lookup filters them, once per segment.
     """
 
-    __slots__ = (
-        "_anywhere",
-        "_fallback",
-        "_max_partial",
-        "_memo",
-        "_partial",
-        "_rank",
-        "_tag",
-        "_whole",
-    )
+    __slots__ = ("_anywhere", "_fallback", "_max_partial", "_memo", "_partial", "_whole")
 
     def __init__(
         self,
         candidates: list[_Candidate],
-        rank: dict[int, int],
         fallback: _Bucket | None,
-        memo: dict[tuple[int, str], tuple[_Candidate, ...]],
+        memo: dict[tuple[_Bucket, str], tuple[_Candidate, ...]],
     ) -> None:
-        self._rank = rank
         self._fallback = fallback
         self._memo = memo  # shared by all buckets of one router
-        self._tag = id(self)  # unique while the router (which holds every bucket) lives
-        self._whole: dict[str, list[_Candidate]] = {}
-        self._partial: dict[str, list[_Candidate]] = {}
-        self._anywhere: list[_Candidate] = []
+        self._anywhere = tuple(candidates)
+        self._whole: Mapping[str, tuple[_Candidate, ...]] | None = None
+        self._partial: Mapping[str, tuple[_Candidate, ...]] = _NO_CANDIDATES
+        self._max_partial = -1
+        if len(candidates) <= _INDEX_FROM:
+            return  # `_whole` None: every candidate of `_anywhere` is to filter
+        whole: dict[str, list[_Candidate]] = {}
+        partial: dict[str, list[_Candidate]] = {}
+        anywhere: list[_Candidate] = []
         for c in candidates:
             if c.prefix is None:
-                self._anywhere.append(c)
+                anywhere.append(c)
             elif c.first_segment is not None:
-                self._whole.setdefault(c.first_segment, []).append(c)
+                whole.setdefault(c.first_segment, []).append(c)
             else:
-                self._partial.setdefault(c.prefix[1:], []).append(c)
-        self._max_partial = max((len(k) for k in self._partial), default=-1)
+                partial.setdefault(c.prefix[1:], []).append(c)
+        self._anywhere = tuple(anywhere)
+        self._whole = {k: tuple(v) for k, v in whole.items()}
+        if partial:
+            self._partial = {k: tuple(v) for k, v in partial.items()}
+            self._max_partial = max(len(k) for k in partial)
 
     def for_segment(self, segment: str) -> tuple[_Candidate, ...]:
         """The candidates that can match a path whose first segment is `segment`."""
-        key = (self._tag, segment)
+        key = (self, segment)
         found = self._memo.get(key)
         if found is not None:
             return found
-        pool = self._anywhere + self._whole.get(segment, [])
+        pool: list[_Candidate]
+        if self._whole is None:
+            pool = [c for c in self._anywhere if c.may_match(segment)]
+        else:
+            pool = [*self._anywhere, *self._whole.get(segment, ())]
+            for length in range(min(len(segment), self._max_partial) + 1):
+                pool += self._partial.get(segment[:length], ())
         if self._fallback is not None:
             pool += self._fallback.for_segment(segment)
-        for length in range(min(len(segment), self._max_partial) + 1):
-            pool += self._partial.get(segment[:length], ())
-        pool.sort(key=lambda c: self._rank[id(c)])
+        pool.sort(key=_RANK)
         found = tuple(pool)
         if len(segment) <= _MEMO_SEGMENT_MAX:
             if len(self._memo) >= _MEMO_LIMIT:
@@ -173,17 +196,18 @@ class Router:
         """
         by_id = {s.id: s for s in services}
         keyed: list[tuple[tuple[object, ...], _Candidate]] = []
+        shared: dict[object, Any] = {}
         for route in routes:
             service = by_id.get(route.service.id) if route.service else None
             if service is None or not service.enabled:
                 continue
             if not _HTTP_PROTOCOLS.intersection(route.protocols):
                 continue
-            keyed.extend(_compile_route(route, service))
+            keyed.extend(_compile_route(route, service, shared))
         keyed.sort(key=lambda pair: pair[0])
         ordered = [c for _, c in keyed]
-
-        rank = {id(c): i for i, c in enumerate(ordered)}
+        for rank, c in enumerate(ordered):
+            c.rank = rank
         # Routes with only exact hosts are reachable through their hosts' buckets alone.
         generic: list[_Candidate] = []
         by_host: dict[str, list[_Candidate]] = {}
@@ -193,8 +217,8 @@ class Router:
             else:
                 for key in c.exact_hosts:
                     by_host.setdefault(key, []).append(c)
-        memo: dict[tuple[int, str], tuple[_Candidate, ...]] = {}
-        self._default = _Bucket(generic, rank, None, memo)
+        memo: dict[tuple[_Bucket, str], tuple[_Candidate, ...]] = {}
+        self._default = _Bucket(generic, None, memo)
         buckets: dict[str, _Bucket] = {}
         for key, own in by_host.items():
             hostname, port = _split_host(key)
@@ -202,7 +226,7 @@ class Router:
                 # A request for host:port also matches routes listing the bare host.
                 both = own + by_host.get(hostname, [])
                 own = list({id(c): c for c in both}.values())  # a route may list both
-            buckets[key] = _Bucket(own, rank, self._default, memo)
+            buckets[key] = _Bucket(own, self._default, memo)
         self._buckets = buckets
 
     def match(
@@ -299,20 +323,29 @@ def _split_host(host: str) -> tuple[str, str | None]:
     return host, None
 
 
-def _compile_route(route: Route, service: Service) -> list[tuple[tuple[object, ...], _Candidate]]:
-    """One (sort key, candidate) per path of `route` (one in all if it has no paths)."""
-    methods = frozenset(route.methods) if route.methods else None
-    exact: set[str] = set()
+def _compile_route(
+    route: Route, service: Service, shared: dict[object, Any]
+) -> list[tuple[tuple[object, ...], _Candidate]]:
+    """One (sort key, candidate) per path of `route` (one in all if it has no paths). Equal
+    method sets and first segments are taken from `shared`, one object for all routes."""
+    methods = None
+    if route.methods:
+        methods = frozenset(route.methods)
+        methods = shared.setdefault(methods, methods)
+    exact: dict[str, None] = {}  # ordered, without duplicates
     wildcards: list[tuple[str, bool, str | None]] = []
     for raw in route.hosts or ():
-        name, port = _split_host(raw.lower())
+        lowered = raw.lower()
+        name, port = _split_host(raw if lowered == raw else lowered)
         if name.startswith("*"):
             wildcards.append((name[1:], True, port))
         elif name.endswith("*"):
             wildcards.append((name[:-1], False, port))
         else:
-            exact.add(name if port is None else f"{name}:{port}")
-    exact_hosts = frozenset(exact) if route.hosts else None
+            exact[name if port is None else f"{name}:{port}"] = None
+    exact_hosts: frozenset[str] | tuple[str, ...] | None = None
+    if route.hosts:
+        exact_hosts = tuple(exact) if len(exact) <= _INDEX_FROM else frozenset(exact)
     header_rules = tuple(
         _header_rule(route, name, values) for name, values in (route.headers or {}).items()
     )
@@ -350,7 +383,7 @@ def _compile_route(route: Route, service: Service) -> list[tuple[tuple[object, .
         else:
             prefix = normalize_path(raw_path)
             slash = prefix.find("/", 1)
-            first = prefix[1:slash] if slash > 0 else None
+            first = shared.setdefault(prefix[1:slash], prefix[1:slash]) if slash > 0 else None
             key = (*common, 0, 0, -len(prefix), route.id, index)
             out.append((key, candidate(prefix, None, first)))
     return out

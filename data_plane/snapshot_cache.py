@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from gateway.snapshot import Snapshot
 
@@ -46,15 +47,25 @@ class SnapshotCache:
         """Write `snapshot` (or `payload`, its gzip-compressed encoding, if the caller has it)
         atomically. Thread-safe; callers keep saves in order."""
         with self._lock:
-            data = payload if payload is not None else gzip.compress(snapshot.encode(), 6)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                    if payload is not None:
+                        out.write(payload)
+                    else:
+                        _write_compressed(snapshot, out)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, self.path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+
+
+def _write_compressed(snapshot: Snapshot, out: BinaryIO) -> None:
+    """gzip of `snapshot.encode()`, compressed as it is encoded, entity by entity: a 10k-route
+    snapshot (~9 MB of JSON) is never whole in memory, where its pages would stay."""
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=out) as compressed:
+        for chunk in snapshot.encode_chunks():
+            compressed.write(chunk)

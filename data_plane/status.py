@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from data_plane.metrics import CONTENT_TYPE
 from data_plane.proxy import Receive, Scope, Send
+from gateway.prometheus_text import CONTENT_TYPE
 
 
 class StatusApp:

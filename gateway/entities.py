@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[\w.\-~]+$", re.UNICODE)
+# PCRE's `(?<name>` named group, which Kong users write in regex paths, is `(?P<name>` in
+# Python (the router converts it the same way); lookbehinds `(?<=`, `(?<!` are left alone.
+PCRE_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
 
 
 def new_id() -> str:
@@ -119,7 +122,7 @@ class Route(Entity):
         for path in paths or []:
             if path.startswith("~"):
                 try:
-                    re.compile(path[1:])
+                    re.compile(PCRE_NAMED_GROUP.sub("(?P<", path[1:]))
                 except re.error as exc:
                     raise ValueError(f"invalid regex: '{path[1:]}' ({exc})") from exc
             elif not path.startswith("/"):

@@ -2,75 +2,161 @@
 
 Names keep the case they were first given (what goes on the wire); lookups ignore case.
 Kong's `_`/`-` equivalence is applied by the PDK and key-auth, not here.
+
+Cost model: each entry's lower-cased name is computed once, on the first lookup, and then kept
+next to it, so lookups are C-level list searches rather than a `str.lower()` per entry per
+lookup; a collection that is only built and iterated (most response heads) never computes them.
+A `set` of a name present once replaces it in place; only removals shift entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 
 
 class Headers:
     """Mutable HTTP headers: ordered (name, value) pairs with case-insensitive lookup."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = list(items)
+        self._items: list[tuple[str, str]] = list(items) if items else []
+        self._keys: list[str] | None = None
+        """`_keys[i]` is `_items[i][0].lower()`; None until the first lookup needs it."""
+
+    def _index(self) -> list[str]:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = [key.lower() for key, _ in self._items]
+        return keys
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of `name`, or `default`."""
         lname = name.lower()
-        for key, value in self._items:
-            if key.lower() == lname:
-                return value
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        if lname in keys:
+            return self._items[keys.index(lname)][1]
         return default
 
     def get_all(self, name: str) -> list[str]:
         lname = name.lower()
-        return [value for key, value in self._items if key.lower() == lname]
+        keys = self._index()
+        if lname not in keys:
+            return []
+        return [item[1] for key, item in zip(keys, self._items, strict=True) if key == lname]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        lname = name.lower()
-        return any(key.lower() == lname for key, _ in self._items)
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        return name.lower() in keys
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` with one value (kept at the first one's position)."""
         lname = name.lower()
-        out: list[tuple[str, str]] = []
-        placed = False
-        for key, old in self._items:
-            if key.lower() == lname:
-                if not placed:
-                    out.append((name, value))
-                    placed = True
-            else:
-                out.append((key, old))
-        if not placed:
-            out.append((name, value))
-        self._items = out
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        if lname not in keys:
+            self._items.append((name, value))
+            keys.append(lname)
+            return
+        first = keys.index(lname)
+        items = self._items
+        items[first] = (name, value)
+        for _ in range(keys.count(lname) - 1):  # the later values of the name go
+            at = keys.index(lname, first + 1)
+            del keys[at]
+            del items[at]
+
+    def set_many(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """`set` of each pair in turn."""
+        for name, value in pairs:
+            self.set(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        if self._keys is not None:
+            self._keys.append(name.lower())
+
+    def extend(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """`add` of each pair, in order."""
+        if not isinstance(pairs, list | tuple):
+            pairs = list(pairs)
+        self._items.extend(pairs)
+        if self._keys is not None:
+            self._keys.extend([name.lower() for name, _ in pairs])
 
     def remove(self, name: str) -> None:
         """Remove every value of `name`; no error if absent."""
         lname = name.lower()
-        self._items = [(k, v) for k, v in self._items if k.lower() != lname]
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        items = self._items
+        while lname in keys:
+            at = keys.index(lname)
+            del keys[at]
+            del items[at]
+
+    def remove_many(self, names: Iterable[str]) -> None:
+        """Remove every value of each of `names` (any case) in one pass; absent names are fine."""
+        self.remove_lowered({name.lower() for name in names})
+
+    def remove_lowered(self, lnames: AbstractSet[str]) -> None:
+        """`remove_many` for names already lower-cased (a module's constant set, say)."""
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        if not lnames.isdisjoint(keys):
+            self._drop(lnames)
+
+    def items_except(self, lnames: Collection[str]) -> list[tuple[str, str]]:
+        """The entries whose lower-cased name is not in `lnames` (names already lower-cased)."""
+        keys = self._keys
+        if keys is None:
+            keys = self._index()
+        return [item for key, item in zip(keys, self._items, strict=True) if key not in lnames]
+
+    def _drop(self, lnames: Collection[str]) -> None:
+        """Remove the entries whose lower-cased name is in `lnames`."""
+        keys = self._index()
+        items = self._items
+        if len(lnames) <= 4:  # a few names: C-level searches beat a Python-level pass
+            for lname in lnames:
+                for _ in range(keys.count(lname)):
+                    at = keys.index(lname)
+                    del keys[at]
+                    del items[at]
+            return
+        doomed = [at for at, key in enumerate(keys) if key in lnames]
+        for at in reversed(doomed):
+            del keys[at]
+            del items[at]
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 
+    def lower_names(self) -> Sequence[str]:
+        """Each entry's lower-cased name, in order (parallel to `items()`; repeats kept).
+
+        A live view, not a copy: read it before changing these headers, don't keep it."""
+        return self._index()
+
     def names(self) -> list[str]:
         """Distinct lower-cased names, in first-seen order."""
-        seen: dict[str, None] = {}
-        for key, _ in self._items:
-            seen.setdefault(key.lower(), None)
-        return list(seen)
+        return list(dict.fromkeys(self._index()))
 
     def copy(self) -> Headers:
-        return Headers(self._items)
+        out = Headers(self._items)
+        if self._keys is not None:
+            out._keys = list(self._keys)
+        return out
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))

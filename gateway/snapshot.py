@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.entities import Consumer, Plugin, Route, Service
+from gateway.entities import Consumer, Entity, Plugin, Route, Service
+from gateway.entity_decoder import EntityDecoder
 
 EMPTY_HASH = "0" * 64
 
@@ -35,16 +37,24 @@ class Snapshot:
         consumers: tuple[Consumer, ...] = (),
     ) -> Snapshot:
         """Build a snapshot with its content hash computed."""
-        content = _content(services, routes, plugins, consumers)
-        digest = hashlib.sha256(_canonical(content)).hexdigest()
+        digest = _digest(services, routes, plugins, consumers)
         return Snapshot(version, services, routes, plugins, consumers, digest)
 
     def encode(self) -> bytes:
         """Canonical JSON bytes (sorted keys, no spaces), version and hash included."""
-        doc = _content(self.services, self.routes, self.plugins, self.consumers)
-        doc["version"] = self.version
-        doc["hash"] = self.hash
-        return _canonical(doc)
+        return b"".join(self.encode_chunks())
+
+    def encode_chunks(self) -> Iterator[bytes]:
+        """`encode()` in pieces (about one per entity), to write without holding it whole."""
+        yield b'{"consumers":['
+        yield from _entities(self.consumers)
+        yield b'],"hash":' + _canonical(self.hash) + b',"plugins":['
+        yield from _entities(self.plugins)
+        yield b'],"routes":['
+        yield from _entities(self.routes)
+        yield b'],"services":['
+        yield from _entities(self.services)
+        yield b'],"version":' + _canonical(self.version) + b"}"
 
     @staticmethod
     def decode(data: bytes) -> Snapshot:
@@ -59,32 +69,56 @@ class Snapshot:
             raise ValueError(f"malformed snapshot: {exc}") from exc
         if digest != doc.get("hash"):
             raise ValueError("snapshot hash mismatch")
+        # Compact entities (a data plane holds them all), built as the document is consumed.
+        entities = EntityDecoder()
         try:
+            version = int(doc["version"])
             return Snapshot(
-                int(doc["version"]),
-                tuple(Service.model_validate(s) for s in content["services"]),
-                tuple(Route.model_validate(r) for r in content["routes"]),
-                tuple(Plugin.model_validate(p) for p in content["plugins"]),
-                tuple(Consumer.model_validate(c) for c in content["consumers"]),
+                version,
+                entities.validate_all(Service, content["services"]),
+                entities.validate_all(Route, content["routes"]),
+                entities.validate_all(Plugin, content["plugins"]),
+                entities.validate_all(Consumer, content["consumers"]),
                 digest,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed snapshot: {exc}") from exc
 
 
-def _content(
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(doc: Any) -> bytes:
+    return _CANONICAL.encode(doc).encode()
+
+
+def _entities(entities: Iterable[Entity]) -> Iterator[bytes]:
+    """The canonical JSON list items of `entities`, each with its separating comma."""
+    separator = b""
+    for entity in entities:
+        yield separator + _canonical(entity.model_dump(mode="json"))
+        separator = b","
+
+
+def _digest(
     services: tuple[Service, ...],
     routes: tuple[Route, ...],
     plugins: tuple[Plugin, ...],
     consumers: tuple[Consumer, ...],
-) -> dict[str, Any]:
-    return {
-        "services": [s.model_dump(mode="json") for s in services],
-        "routes": [r.model_dump(mode="json") for r in routes],
-        "plugins": [p.model_dump(mode="json") for p in plugins],
-        "consumers": [c.model_dump(mode="json") for c in consumers],
-    }
-
-
-def _canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+) -> str:
+    """SHA-256 hex of the canonical JSON of the four lists (`encode()` without version and
+    hash), fed one entity at a time rather than built whole (10k routes: ~9 MB)."""
+    digest = hashlib.sha256()
+    digest.update(b'{"consumers":[')
+    for kind, entities in (
+        ("consumers", consumers),
+        ("plugins", plugins),
+        ("routes", routes),
+        ("services", services),
+    ):
+        if kind != "consumers":
+            digest.update(b'],"' + kind.encode() + b'":[')
+        for chunk in _entities(entities):
+            digest.update(chunk)
+    digest.update(b"]}")
+    return digest.hexdigest()

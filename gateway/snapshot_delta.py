@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.entities import Consumer, Entity, Plugin, Route, Service
+from gateway.entity_decoder import EntityDecoder
 from gateway.snapshot import Snapshot
 
 KINDS: dict[str, type[Entity]] = {
@@ -75,10 +76,11 @@ class SnapshotDelta:
         try:
             doc = json.loads(data)
             changes: dict[str, KindChanges] = {}
+            entities = EntityDecoder()  # upserts share equal values, as a decoded snapshot's do
             for kind, c in doc["changes"].items():
                 model = KINDS[kind]
                 changes[kind] = KindChanges(
-                    tuple(model.model_validate(e) for e in c["upserts"]),
+                    entities.validate_all(model, c["upserts"]),
                     tuple(str(i) for i in c["deletes"]),
                 )
             return SnapshotDelta(

@@ -83,7 +83,8 @@ class DataPlaneSettings:
     snapshot_cache: Path | None = None
     """LOCKGATE_DP_SNAPSHOT_CACHE: file keeping the last applied snapshot (None: off)."""
     heartbeat_s: float = 5.0
-    """LOCKGATE_DP_HEARTBEAT_S: heartbeat interval; the CP marks a node disconnected after 3."""
+    """LOCKGATE_DP_HEARTBEAT_S: heartbeat interval; the CP marks a node disconnected after 3.
+    The node pings the CP as often and gives it up when a ping is unanswered for 2 intervals."""
     analytics_flush_s: float = 10.0
     """LOCKGATE_DP_ANALYTICS_FLUSH_S: how often counted requests are reported to the CP."""
     drain_s: float = 1.0

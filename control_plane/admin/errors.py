@@ -3,11 +3,13 @@ that turn exceptions into them. Client input never produces a 500."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from control_plane.store.errors import (
@@ -25,6 +27,9 @@ INVALID_OFFSET = 7
 INVALID_SIZE = 9
 INVALID_OPTIONS = 11
 DECLARATIVE_CONFIG = 14
+DATABASE_UNAVAILABLE = "The database is unavailable; retry the request"
+
+log = logging.getLogger("lockgate.cp.admin")
 
 
 class AdminError(Exception):
@@ -77,6 +82,16 @@ def install_handlers(app: FastAPI) -> None:
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
         status, body = store_error_body(exc)
         return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # The database is down, restarting or cut the connection: a clear, retryable answer
+        # instead of a bare 500 (the pool's pre-ping reconnects once it is back).
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"message": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"}
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

@@ -7,11 +7,11 @@ raises `LLMRequestError` carrying the status and the exact message Kong answers 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.llm.json_codec import loads
 from gateway.llm.providers.base import Driver
 from gateway.llm.schema import Target
 
@@ -20,7 +20,6 @@ ResponseStreaming = Literal["allow", "deny", "always"]
 INVALID_PROMPTS = "request body doesn't contain valid prompts"
 MODEL_NOT_FOUND = "model parameter not found in request, nor in gateway configuration"
 MULTIPLE_FORMATS = "request matches multiple LLM request formats"
-FORMAT_NOT_RECOGNISED = "request format not recognised"
 STREAMING_DENIED = "response streaming is not enabled for this LLM"
 
 # The options Kong merges into the request; OSS >= 3.8 lets the configured value win.
@@ -61,7 +60,7 @@ def parse_body(raw: bytes, content_type: str | None, max_size: int) -> dict[str,
     if max_size > 0 and len(raw) > max_size:
         return None
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
@@ -72,31 +71,46 @@ def normalize_request(
     target: Target,
     driver: Driver,
     response_streaming: ResponseStreaming,
+    merged_options: tuple[tuple[str, Any], ...] | None = None,
 ) -> LLMRequest:
-    """Validate the parsed client body against `target` and build the provider request."""
-    preserve = target.route_type == "preserve"
-    if not preserve and (body is None or not _has_prompts(body)):
-        raise LLMRequestError(400, INVALID_PROMPTS)
+    """Validate the parsed client body against `target` and build the provider request.
+
+    `merged_options` is `options_to_merge(target)`, for a caller that keeps it per target."""
+    route_type = target.route_type
+    preserve = route_type == "preserve"
+    chat = completion = False
+    if not preserve:
+        if body is None:
+            raise LLMRequestError(400, INVALID_PROMPTS)
+        messages = body.get("messages")
+        chat = isinstance(messages, list) and len(messages) > 0
+        completion = isinstance(body.get("prompt"), str)
+        if not (chat or completion or _has_input(body)):
+            raise LLMRequestError(400, INVALID_PROMPTS)
 
     model = _model_in_use(body, target)
     if model is None and not preserve:
         raise LLMRequestError(400, MODEL_NOT_FOUND)
 
     if not preserve:
-        assert body is not None  # checked by _has_prompts above
-        request_format = _identify_format(body)
-        if request_format != target.route_type:
+        if chat and completion:
+            raise LLMRequestError(400, MULTIPLE_FORMATS)
+        # `input` only identifies embeddings on its own: chat/completion bodies never carry it.
+        request_format = (
+            "llm/v1/chat" if chat else "llm/v1/completions" if completion else "llm/v1/embeddings"
+        )
+        if request_format != route_type:
             raise LLMRequestError(
                 400,
                 f"[{request_format}] message format is not compatible with "
-                f"[{target.route_type}] route type",
+                f"[{route_type}] route type",
             )
 
     stream = False
     streams = (
         body is not None and _lua_truthy(body.get("stream"))
     ) or response_streaming == "always"
-    if streams and target.route_type != "llm/v1/embeddings":
+    if streams and route_type != "llm/v1/embeddings":
         if response_streaming == "deny":
             raise LLMRequestError(400, STREAMING_DENIED)
         stream = True
@@ -105,61 +119,45 @@ def normalize_request(
         return LLMRequest(None, model, stream, 0)
 
     assert model is not None
-    merged = dict(body)
-    if stream:
-        merged["stream"] = True
-    options = target.model.options
-    if target.route_type != "llm/v1/embeddings":
-        for name in _MERGED_OPTIONS:
-            value = getattr(options, name)
-            if value is not None:
-                merged[name] = value
+    if merged_options is None:
+        merged_options = options_to_merge(target)
+    merged = body
+    if stream or merged_options:
+        merged = dict(body)  # the drivers copy what they keep, so only a changed body is copied
+        if stream:
+            merged["stream"] = True
+        for name, value in merged_options:
+            merged[name] = value
     try:
-        out = driver.to_format(merged, model, target.route_type)
+        out = driver.to_format(merged, model, route_type)
     except (ValueError, TypeError, KeyError) as exc:
-        raise LLMRequestError(
-            400, f"error transforming to {driver.name}://{target.route_type}"
-        ) from exc
+        raise LLMRequestError(400, f"error transforming to {driver.name}://{route_type}") from exc
     auth = target.auth
     if auth is not None and auth.uses_param and auth.param_location == "body":
         assert auth.param_name is not None
         if not (auth.allow_override and auth.param_name in out):
             out[auth.param_name] = auth.param_value
+    if not stream:
+        # The estimate only stands in for a stream's missing usage (`UsageMeter.counts`).
+        return LLMRequest(out, model, False, 0)
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-    return LLMRequest(out, model, stream, estimate_prompt_tokens(body, stream), include_usage)
+    return LLMRequest(out, model, True, estimate_prompt_tokens(body, True), include_usage)
 
 
-def _has_prompts(body: dict[str, Any]) -> bool:
-    messages = body.get("messages")
-    return (
-        (isinstance(messages, list) and len(messages) > 0)
-        or isinstance(body.get("prompt"), str)
-        or _has_input(body)
-    )
+def options_to_merge(target: Target) -> tuple[tuple[str, Any], ...]:
+    """The `model.options` values that replace the request's (none for embeddings)."""
+    if target.route_type == "llm/v1/embeddings":
+        return ()
+    options = target.model.options
+    values = ((name, getattr(options, name)) for name in _MERGED_OPTIONS)
+    return tuple((name, value) for name, value in values if value is not None)
 
 
 def _has_input(body: dict[str, Any]) -> bool:
     # Embeddings input: a string, or a non-empty list (of strings or token arrays).
     value = body.get("input")
     return isinstance(value, str) or (isinstance(value, list) and len(value) > 0)
-
-
-def _identify_format(body: dict[str, Any]) -> str:
-    formats = []
-    messages = body.get("messages")
-    if isinstance(messages, list) and messages:
-        formats.append("llm/v1/chat")
-    if isinstance(body.get("prompt"), str):
-        formats.append("llm/v1/completions")
-    if not formats and _has_input(body):
-        # `input` only identifies embeddings on its own: chat/completion bodies never carry it.
-        formats.append("llm/v1/embeddings")
-    if len(formats) > 1:
-        raise LLMRequestError(400, MULTIPLE_FORMATS)
-    if not formats:
-        raise LLMRequestError(400, FORMAT_NOT_RECOGNISED)
-    return formats[0]
 
 
 def _model_in_use(body: dict[str, Any] | None, target: Target) -> str | None:

@@ -15,8 +15,8 @@ The upstream framing is recognised from the stream's first byte, as Kong does: `
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from gateway.llm.json_codec import dumps
 from gateway.llm.providers.base import Driver, StreamState
 from gateway.llm.sse import MAX_LINE, SSEDecoder
 from gateway.llm.usage import UsageMeter
@@ -126,7 +126,7 @@ class StreamTranslator:
             if event.model is not None:
                 self._meter.response_model = event.model
             for item in event.chunks:
-                out.append(b"data: " + _encode(item) + b"\n\n")
+                out.append(b"data: " + dumps(item) + b"\n\n")
             if event.done and self.reframes:
                 out.append(self._finish())
         if eof and self.reframes and not self._done:
@@ -152,8 +152,4 @@ class StreamTranslator:
                 "total_tokens": total,
             },
         }
-        return b"data: " + _encode(usage_chunk) + b"\n\n" + DONE
-
-
-def _encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return b"data: " + dumps(usage_chunk) + b"\n\n" + DONE

@@ -2,51 +2,134 @@
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from gateway.context import RequestContext
-from gateway.headers import Headers
+from gateway.llm.json_codec import dumps
 from gateway.llm.providers.base import Driver, UpstreamURL
 from gateway.llm.request import LLMRequest
-from gateway.llm.schema import Auth, Target
+from gateway.llm.schema import Target
 
 _LEADING_SLASHES = re.compile(r"^/*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def prepare_upstream(ctx: RequestContext, target: Target, driver: Driver, llm: LLMRequest) -> None:
-    """Point `ctx.upstream` at `target` and make the request it sends (Kong's driver
-    `configure_request` plus `set_body`): endpoint, Host, the provider-format body, the
-    driver's headers, the credentials, then the provider's own query/headers (`api-version`,
-    `anthropic-version`). Non-streaming answers are buffered so they can be transformed.
+class UpstreamPlan:
+    """How requests for one target go upstream (Kong's driver `configure_request` plus
+    `set_body`), worked out once per snapshot: the endpoint and Host header when the request
+    cannot change them, the credentials and the provider's fixed headers.
 
-    It changes `ctx.request.headers` and starts from `ctx.upstream.query`: a caller switching
-    to another target must restore both first.
+    Credentials: header auth sets `header_name: header_value`; query auth replaces every
+    `param_name` of the query with `param_value`. With `allow_override` a value the client
+    already sent is kept.
+
+    Lockgate's choice, stricter than Kong: whenever credentials are configured, the client's
+    `Authorization` header is removed unless it *is* the configured header and
+    `allow_override` keeps it. The client's Authorization usually carries a gateway credential
+    (e.g. the consumer key the OpenAI SDK sends as a bearer token) that the provider must
+    never see. With no auth configured the client's headers pass through (bring-your-own-key).
     """
-    request, upstream = ctx.request, ctx.upstream
-    url = resolve_url(target, driver, llm.model or "", request.path, stream=llm.stream)
-    upstream.scheme, upstream.host, upstream.port, upstream.path = (
-        url.scheme,
-        url.host,
-        url.port,
-        url.path,
+
+    __slots__ = (
+        "_auth_header",
+        "_auth_override",
+        "_driver",
+        "_driver_headers",
+        "_endpoints",
+        "_options",
+        "_query_auth",
+        "_strip_authorization",
+        "_target",
     )
-    upstream.host_header = host_header(url)
-    if llm.body is not None:
-        upstream.method = "POST"
-        upstream.body = json.dumps(llm.body, ensure_ascii=False).encode()
-        request.headers.set("Content-Type", "application/json")
-        # The client's framing describes the client's body, not ours; the proxy frames ours.
-        request.headers.remove("Content-Length")
-        request.headers.remove("Transfer-Encoding")
-    else:
-        upstream.body = None
-    driver.prepare_headers(request.headers)
-    query = apply_auth(target.auth, request.headers, upstream.query)
-    upstream.query = driver.configure(target.model.options, request.headers, query)
-    upstream.buffer_response = not llm.stream
+
+    def __init__(self, target: Target, driver: Driver) -> None:
+        self._target, self._driver = target, driver
+        self._options = target.model.options
+        self._endpoints = _fixed_endpoints(target, driver)
+        self._driver_headers = driver.request_headers(self._options)
+        self._auth_header: tuple[str, str] | None = None
+        self._auth_override = False
+        self._query_auth: tuple[str, str, bool] | None = None
+        self._strip_authorization = False
+        auth = target.auth
+        if auth is None or not (auth.uses_header or auth.uses_param):
+            return
+        if auth.header_name is not None and auth.header_value is not None:
+            self._auth_header = (auth.header_name, auth.header_value)
+            self._auth_override = auth.allow_override
+        self._strip_authorization = not (
+            auth.uses_header and (auth.header_name or "").lower() == "authorization"
+        )
+        if auth.uses_param and auth.param_location == "query":
+            assert auth.param_name is not None and auth.param_value is not None
+            self._query_auth = (auth.param_name, auth.param_value, auth.allow_override)
+
+    def endpoint(self, model: str, client_path: str, stream: bool) -> tuple[UpstreamURL, str]:
+        """The upstream URL and Host header of one request."""
+        fixed = self._endpoints
+        if fixed is not None:
+            return fixed[stream]
+        url = resolve_url(self._target, self._driver, model, client_path, stream=stream)
+        return url, host_header(url)
+
+    def apply(self, ctx: RequestContext, llm: LLMRequest) -> None:
+        """Point `ctx.upstream` at the target and make the request it sends: endpoint, Host,
+        the provider-format body, `Accept-Encoding: identity`, the credentials, then the
+        provider's own query/headers (`api-version`, `anthropic-version`). Non-streaming
+        answers are buffered so they can be transformed.
+
+        It changes `ctx.request.headers` and starts from `ctx.upstream.query`: a caller
+        switching to another target must restore both first.
+        """
+        request, upstream = ctx.request, ctx.upstream
+        headers = request.headers
+        url, upstream.host_header = self.endpoint(llm.model or "", request.path, llm.stream)
+        upstream.scheme, upstream.host, upstream.port, upstream.path = (
+            url.scheme,
+            url.host,
+            url.port,
+            url.path,
+        )
+        if llm.body is not None:
+            upstream.method = "POST"
+            upstream.body = dumps(llm.body)
+            headers.set("Content-Type", "application/json")
+            # The client's framing describes the client's body, not ours; the proxy frames ours.
+            headers.remove("Content-Length")
+            headers.remove("Transfer-Encoding")
+        else:
+            upstream.body = None
+        # Kong's `pre_request`. Identity means the proxy never decompresses: what it buffers
+        # or streams is what it parses.
+        headers.set("Accept-Encoding", "identity")
+        auth_header = self._auth_header
+        if auth_header is not None and not (self._auth_override and auth_header[0] in headers):
+            headers.set(auth_header[0], auth_header[1])
+        if self._strip_authorization:
+            headers.remove("Authorization")
+        query = upstream.query
+        if self._query_auth is not None:
+            query = _set_query_param(query, *self._query_auth)
+        for name, value in self._driver_headers:
+            headers.set(name, value)
+        upstream.query = self._driver.configure(self._options, query)
+        upstream.buffer_response = not llm.stream
+
+
+def _fixed_endpoints(target: Target, driver: Driver) -> tuple[tuple[UpstreamURL, str], ...] | None:
+    """The endpoint without and with streaming, when neither the client's path (preserve
+    mode) nor the client's model (in a default URL) can change it; None otherwise."""
+    if target.route_type == "preserve":
+        return None
+    if target.model.options.upstream_url is None and target.model.name is None:
+        return None
+    model = target.model.name or ""
+    try:
+        urls = [resolve_url(target, driver, model, "/", stream=stream) for stream in (False, True)]
+    except ValueError:
+        return None  # no endpoint: each request reports it
+    return tuple((url, host_header(url)) for url in urls)
 
 
 def resolve_url(
@@ -87,32 +170,6 @@ def host_header(url: UpstreamURL) -> str:
     if _DEFAULT_PORTS.get(url.scheme) == url.port:
         return host
     return f"{host}:{url.port}"
-
-
-def apply_auth(auth: Auth | None, headers: Headers, query: str) -> str:
-    """Put the provider credentials on the upstream request; returns the new query string.
-
-    Header auth sets `header_name: header_value`; query auth replaces every `param_name` of the
-    query with `param_value`. With `allow_override` a value the client already sent is kept.
-
-    Lockgate's choice, stricter than Kong: whenever credentials are configured, the client's
-    `Authorization` header is removed unless it *is* the configured header and
-    `allow_override` keeps it. The client's Authorization usually carries a gateway credential
-    (e.g. the consumer key the OpenAI SDK sends as a bearer token) that the provider must
-    never see. With no auth configured the client's headers pass through (bring-your-own-key).
-    """
-    if auth is None or not (auth.uses_header or auth.uses_param):
-        return query
-    if auth.uses_header:
-        assert auth.header_name is not None and auth.header_value is not None
-        if not (auth.allow_override and auth.header_name in headers):
-            headers.set(auth.header_name, auth.header_value)
-    if not (auth.uses_header and (auth.header_name or "").lower() == "authorization"):
-        headers.remove("Authorization")
-    if auth.uses_param and auth.param_location == "query":
-        assert auth.param_name is not None and auth.param_value is not None
-        return _set_query_param(query, auth.param_name, auth.param_value, auth.allow_override)
-    return query
 
 
 def _set_query_param(query: str, name: str, value: str, allow_override: bool) -> str:

@@ -143,9 +143,12 @@ def int_arg(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
+_BAD_NAME_CHARS = frozenset("\r\n:")
+
+
 def header_name_arg(value: object) -> str:
     name = text_arg(value, "header name")
-    if not name or any(c in name for c in "\r\n:"):
+    if not name or not _BAD_NAME_CHARS.isdisjoint(name):
         raise PdkError(f"invalid header name {name!r}")
     return name
 
@@ -168,7 +171,7 @@ def header_value_text(value: object, name: str) -> str:
 
 def header_values(value: object, name: str) -> list[str]:
     """A header value or an array of them (set_header with a table sets every element)."""
-    if lupa.lua_type(value) == "table":
+    if not isinstance(value, bytes | str | int | float) and lupa.lua_type(value) == "table":
         return [header_value_text(v, name) for v in lua_array(value)]
     return [header_value_text(value, name)]
 

@@ -26,8 +26,11 @@ def find_header(headers: Headers, name: str) -> str | None:
     value = headers.get(wanted)
     if value is not None:
         return value
-    for key, item in headers:
-        if key.lower().replace("_", "-") == wanted:
+    keys = headers.lower_names()
+    if "_" not in "".join(keys):
+        return None  # without a `_` spelling, `get` has already looked at every name
+    for key, (_, item) in zip(keys, headers.items(), strict=True):
+        if key.replace("_", "-") == wanted:
             return item
     return None
 

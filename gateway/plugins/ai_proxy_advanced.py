@@ -47,12 +47,19 @@ from pydantic import Field, field_validator
 from gateway.context import Exit, RequestContext, ResponseHead
 from gateway.llm.balancer import BalancerSettings, LoadBalancer
 from gateway.llm.failover import FailoverPolicy
+from gateway.llm.json_codec import loads
 from gateway.llm.providers import driver_for
 from gateway.llm.providers.base import Driver, TransformError
-from gateway.llm.request import LLMRequest, LLMRequestError, normalize_request, parse_body
+from gateway.llm.request import (
+    LLMRequest,
+    LLMRequestError,
+    normalize_request,
+    options_to_merge,
+    parse_body,
+)
 from gateway.llm.schema import Balancer, Target
 from gateway.llm.stream import StreamTranslator
-from gateway.llm.upstream import prepare_upstream
+from gateway.llm.upstream import UpstreamPlan
 from gateway.llm.usage import UsageMeter
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig, UpstreamFailure
 from gateway.responses import JSON_CONTENT_TYPE, error, exit_json
@@ -132,7 +139,8 @@ class _Exchange:
     stream: StreamTranslator | None = None
     """Created at the first streamed chunk, for the attempt that answered."""
     buffered: list[bytes] = field(default_factory=list)
-    response_payload: str | None = None
+    response_payload: bytes | None = None
+    """The buffered answer sent to the client (decoded only if payloads are logged)."""
 
 
 class AiProxyAdvancedHandler(Handler):
@@ -148,6 +156,11 @@ class AiProxyAdvancedHandler(Handler):
         self._clock = clock
         self._targets = tuple(config.targets)
         self._drivers = tuple(driver_for(t.model.provider, t.model.options) for t in config.targets)
+        # Worked out once per snapshot rather than per request.
+        self._merged = tuple(options_to_merge(t) for t in config.targets)
+        self._plans = tuple(
+            UpstreamPlan(t, d) for t, d in zip(self._targets, self._drivers, strict=True)
+        )
         self._balancer = balancer or new_balancer(config, clock)
         settings = self._balancer.settings
         self._hash_header = (
@@ -278,7 +291,8 @@ class AiProxyAdvancedHandler(Handler):
             if exchange.request.stream:
                 ctx.log_fields["ai.proxy.payload.response"] = exchange.meter.text
             elif exchange.response_payload is not None:
-                ctx.log_fields["ai.proxy.payload.response"] = exchange.response_payload
+                payload = exchange.response_payload.decode("utf-8", "replace")
+                ctx.log_fields["ai.proxy.payload.response"] = payload
 
     def _apply(self, ctx: RequestContext, exchange: _Exchange, index: int) -> None:
         """Point the request at target `index` (Kong's REQ_TRANSFORMATION for one target):
@@ -294,8 +308,10 @@ class AiProxyAdvancedHandler(Handler):
             )
             if locked is not None:
                 raise LLMRequestError(400, locked)
-        llm = normalize_request(exchange.body, target, driver, config.response_streaming)
-        prepare_upstream(ctx, target, driver, llm)
+        llm = normalize_request(
+            exchange.body, target, driver, config.response_streaming, self._merged[index]
+        )
+        self._plans[index].apply(ctx, llm)
         upstream = ctx.upstream
         balancer = config.balancer
         upstream.connect_timeout_ms = balancer.connect_timeout
@@ -379,11 +395,11 @@ class AiProxyAdvancedHandler(Handler):
             if ctx.response is not None:
                 ctx.response.status = 500
                 ctx.response.headers.set("Content-Type", JSON_CONTENT_TYPE)
-            exchange.response_payload = out.decode()
+            exchange.response_payload = out
             return out
         meter.add_usage(parsed.usage)
         meter.response_model = parsed.model
-        exchange.response_payload = parsed.body.decode("utf-8", "replace")
+        exchange.response_payload = parsed.body
         return parsed.body
 
 
@@ -431,10 +447,8 @@ def _restore(ctx: RequestContext, pristine: tuple[list[tuple[str, str]], str, st
     """Undo the previous target's changes to the upstream request (its credentials included)."""
     items, query, method = pristine
     headers = ctx.request.headers
-    for name in headers.names():
-        headers.remove(name)
-    for name, value in items:
-        headers.add(name, value)
+    headers.remove_many(headers.names())
+    headers.extend(items)
     ctx.upstream.query, ctx.upstream.method = query, method
 
 
@@ -454,7 +468,7 @@ def _model_lock_violation(raw: bytes, content_type: str | None, target: Target) 
         requested = values[-1] if values else None
     else:
         try:
-            doc = json.loads(raw)
+            doc = loads(raw)
         except ValueError:
             doc = None
         requested = doc.get("model") if isinstance(doc, dict) else None

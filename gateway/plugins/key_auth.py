@@ -201,15 +201,16 @@ def _set_consumer(
     ctx.credential = credential
     headers = ctx.request.headers
     remove_headers(headers, _CONSUMER_HEADERS)
-    headers.add(CONSUMER_ID, consumer.id)
+    added = [(CONSUMER_ID, consumer.id)]
     if consumer.custom_id is not None:
-        headers.add(CONSUMER_CUSTOM_ID, consumer.custom_id)
+        added.append((CONSUMER_CUSTOM_ID, consumer.custom_id))
     if consumer.username is not None:
-        headers.add(CONSUMER_USERNAME, consumer.username)
+        added.append((CONSUMER_USERNAME, consumer.username))
     if credential is not None:
-        headers.add(CREDENTIAL_IDENTIFIER, credential.id)
+        added.append((CREDENTIAL_IDENTIFIER, credential.id))
     else:
-        headers.add(ANONYMOUS, "true")
+        added.append((ANONYMOUS, "true"))
+    headers.extend(added)
 
 
 def find_consumer(consumers: tuple[Consumer, ...], ref: str) -> ConsumerInfo | None:

@@ -54,9 +54,16 @@ def normalize_header_name(name: str) -> str:
 
 def header_value(headers: Headers, normalized: str) -> KeyValue:
     """The value of the header whose normalized name is `normalized`."""
+    keys = headers.lower_names()
+    if "_" not in "".join(keys):
+        # the usual case, no name spelled with `_`: lower-cased names compare as they are
+        count = keys.count(normalized)
+        if count > 1:
+            return DUPLICATE
+        return headers.get(normalized) if count else None
     found: str | None = None
-    for key, value in headers:
-        if key.lower().replace("_", "-") == normalized:
+    for key, (_, value) in zip(keys, headers.items(), strict=True):
+        if key.replace("_", "-") == normalized:
             if found is not None:
                 return DUPLICATE
             found = value
@@ -65,9 +72,11 @@ def header_value(headers: Headers, normalized: str) -> KeyValue:
 
 def remove_headers(headers: Headers, normalized: frozenset[str]) -> None:
     """Remove every header whose normalized name is in `normalized` (all spellings, all values)."""
-    for name in headers.names():
-        if name.replace("_", "-") in normalized:
-            headers.remove(name)
+    keys = headers.lower_names()
+    if "_" in "".join(keys):
+        headers.remove_lowered({key for key in keys if key.replace("_", "-") in normalized})
+    else:
+        headers.remove_lowered(normalized)  # normalized names are lower-cased already
 
 
 def _arg_name(segment: str) -> str:

@@ -21,6 +21,8 @@ from lockgate.deck.validate import Validator, normalize_format_version
 
 # libyaml's safe loader when PyYAML has it: ~10x faster on files of 100k consumers.
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Values a YAML file may hold beyond one per character of its text (aliases reuse values).
+_EXPANSION_ALLOWANCE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ def _parse(path: str) -> dict[str, Any]:
             document = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
         except yaml.YAMLError as exc:
             raise DeckError(f"{path}: invalid YAML or JSON: {exc}") from exc
+        _check_expansion(document, path, len(text) + _EXPANSION_ALLOWANCE)
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -97,6 +100,22 @@ def _parse(path: str) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise DeckError(f"{path}: holds a value JSON cannot represent ({exc}); quote it") from exc
     return document
+
+
+def _check_expansion(document: object, path: str, limit: int) -> None:
+    """Refuse a document whose YAML aliases make it far larger than its text (a "billion
+    laughs" file would otherwise exhaust memory while it is substituted and encoded)."""
+    stack = [document]
+    count = 0
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > limit:
+            raise DeckError(f"{path}: YAML aliases expand to more than {limit} values")
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _merge(parsed: Sequence[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], list[str]]:

@@ -1,5 +1,6 @@
-"""Fixtures: a store on a temp SQLite file and an Admin API client over it. (PostgreSQL and Redis
-servers come from tests/services, loaded by tests/conftest.py.)"""
+"""Fixtures: a store on a temp SQLite file and an Admin API client over it; `database_url`, a
+fresh database of every backend in turn (a test that takes it runs once per backend). (PostgreSQL
+and Redis servers come from tests/services, loaded by tests/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ TOKEN = "test-admin-token"
 @pytest.fixture
 def plugins() -> Mapping[str, Plugin[Any]]:
     return registry()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQLite file, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lockgate.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture

@@ -52,51 +52,25 @@ def seed(analytics: SqlAnalytics) -> None:
         "service_id": "s-1",
         "service": "openai",
     }
-    analytics.upsert(
-        "node-1",
-        "i-1",
-        1,
-        [
-            # 100 requests: 50 in (5, 10] ms, 45 in (10, 20], 5 in (100, 150]
-            MinuteGroup(
-                T0,
-                status_class="2xx",
-                consumer_id="c-1",
-                consumer="alice",
-                provider="openai",
-                model="gpt-4o",
-                requests=100,
-                buckets=hist(b3=50, b4=45, b9=5),
-                prompt_tokens=1000,
-                completion_tokens=400,
-                cost_nanos=6_500_000,
-                **common,
-            ),
-            MinuteGroup(T0 + 60, status_class="5xx", requests=2, buckets=hist(b0=2), **common),
-        ],
+    # 100 requests: 50 in (5, 10] ms, 45 in (10, 20], 5 in (100, 150]
+    alice = MinuteGroup(
+        T0,
+        status_class="2xx",
+        consumer_id="c-1",
+        consumer="alice",
+        provider="openai",
+        model="gpt-4o",
+        requests=100,
+        buckets=hist(b3=50, b4=45, b9=5),
+        prompt_tokens=1000,
+        completion_tokens=400,
+        cost_nanos=6_500_000,
+        **common,
     )
+    errors = MinuteGroup(T0 + 60, status_class="5xx", requests=2, buckets=hist(b0=2), **common)
+    analytics.upsert("node-1", "i-1", 1, [alice, errors])
     # another node, same minute and group: histograms and tokens add up
-    analytics.upsert(
-        "node-2",
-        "i-7",
-        1,
-        [
-            MinuteGroup(
-                T0,
-                status_class="2xx",
-                consumer_id="c-1",
-                consumer="alice",
-                provider="openai",
-                model="gpt-4o",
-                requests=100,
-                buckets=hist(b3=50, b4=45, b9=5),
-                prompt_tokens=1000,
-                completion_tokens=400,
-                cost_nanos=6_500_000,
-                **common,
-            )
-        ],
-    )
+    analytics.upsert("node-2", "i-7", 1, [alice])
 
 
 def test_answer_shape_with_groups_and_percentiles(api: TestClient, analytics: SqlAnalytics) -> None:

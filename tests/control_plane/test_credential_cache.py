@@ -43,6 +43,18 @@ def ttl(server: RedisServer, key: str) -> int:
     return server.ttl(DEFAULT_PREFIX + hash_key(key))
 
 
+def credential_id(store: Store, key: str) -> str:
+    cred = store.read(lambda r: r.find(KeyAuthCredential, "key_hash", hash_key(key)))
+    assert cred is not None
+    return cred.id
+
+
+async def start_warm(cache: CredentialWriteThrough) -> None:
+    """Start the write-through and wait for its first warm-up."""
+    await cache.start()
+    await asyncio.wait_for(cache.warmed.wait(), 5)
+
+
 async def eventually(check: Callable[[], bool], timeout_s: float = 3.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -70,8 +82,7 @@ async def test_start_warms_redis_with_every_credential(
 ) -> None:
     for i in range(20):
         add_consumer(store, f"user{i}", f"key{i}")
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
+    await start_warm(cache)
     assert cache.last_warm_count == 20
     for i in range(20):
         match = stored(redis_server, f"key{i}")
@@ -84,8 +95,7 @@ async def test_start_warms_redis_with_every_credential(
 async def test_a_new_credential_is_written_through(
     store: Store, redis_server: RedisServer, cache: CredentialWriteThrough
 ) -> None:
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
+    await start_warm(cache)
     consumer_id, event = add_consumer(store, "alice", "alice-key")
     cache.on_change(event)
     await eventually(lambda: stored(redis_server, "alice-key") != "absent")
@@ -97,11 +107,9 @@ async def test_deleting_a_credential_leaves_a_tombstone(
     store: Store, redis_server: RedisServer, cache: CredentialWriteThrough
 ) -> None:
     add_consumer(store, "alice", "alice-key")
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
-    cred = store.read(lambda r: r.find(KeyAuthCredential, "key_hash", hash_key("alice-key")))
-    assert cred is not None
-    _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred.id))
+    await start_warm(cache)
+    cred_id = credential_id(store, "alice-key")
+    _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred_id))
     assert event is not None
     cache.on_change(event)
     await eventually(lambda: stored(redis_server, "alice-key") is None)
@@ -113,8 +121,7 @@ async def test_deleting_a_consumer_tombstones_its_keys_and_updating_it_rewrites_
 ) -> None:
     alice, _ = add_consumer(store, "alice", "alice-key")
     bob, _ = add_consumer(store, "bob", "bob-key")
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
+    await start_warm(cache)
     _, renamed = store.write(lambda w: w.update(Consumer(id=bob, username="robert")))
     _, deleted = store.write(lambda w: w.delete(Consumer, alice))
     assert renamed is not None and deleted is not None
@@ -147,12 +154,10 @@ async def test_a_write_through_that_failed_is_retried_when_redis_answers_again(
     store: Store, redis_server: RedisServer, cache: CredentialWriteThrough
 ) -> None:
     add_consumer(store, "alice", "alice-key")
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
-    cred = store.read(lambda r: r.find(KeyAuthCredential, "key_hash", hash_key("alice-key")))
-    assert cred is not None
+    await start_warm(cache)
+    cred_id = credential_id(store, "alice-key")
     with redis_server.paused():  # Redis hangs: the write-through times out
-        _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred.id))
+        _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred_id))
         assert event is not None
         cache.on_change(event)
         await asyncio.sleep(0.5)
@@ -163,8 +168,7 @@ async def test_redis_restarting_empty_is_warmed_again(
     store: Store, redis_server: RedisServer, cache: CredentialWriteThrough
 ) -> None:
     add_consumer(store, "alice", "alice-key")
-    await cache.start()
-    await asyncio.wait_for(cache.warmed.wait(), 5)
+    await start_warm(cache)
     cache.warmed.clear()
     with redis_server.stopped():
         add_consumer(store, "bob", "bob-key")  # written while Redis is down, event lost
@@ -178,13 +182,12 @@ async def test_a_key_deleted_during_warm_up_is_not_left_behind(
     store: Store, redis_server: RedisServer
 ) -> None:
     add_consumer(store, "alice", "alice-key")
-    cred = store.read(lambda r: r.find(KeyAuthCredential, "key_hash", hash_key("alice-key")))
-    assert cred is not None
+    cred_id = credential_id(store, "alice-key")
     writer: CredentialWriteThrough
 
     def batches(batch_size: int) -> Iterator[list[tuple[str, CredentialMatch]]]:
         before = list(store.iter_credentials(batch_size))  # read before the deletion...
-        _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred.id))
+        _, event = store.write(lambda w: w.delete(KeyAuthCredential, cred_id))
         assert event is not None
         writer.on_change(event)  # ...whose write-through runs while the batch is in flight
         time.sleep(0.05)

@@ -59,14 +59,6 @@ async def start_control_plane(url: str, tls: ClusterTLS) -> ControlPlane:
     return ControlPlane(store, publisher, nodes, address, server, watcher)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shared.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 def tls(tmp_path: Path) -> ClusterTLS:
     return make_tls(tmp_path)

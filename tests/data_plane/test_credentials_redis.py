@@ -38,6 +38,13 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[RedisCredentials]:
     await layer.close()
 
 
+async def put_record(server: RedisServer, value: bytes) -> None:
+    """Store `value` as the record of KEY, as the control plane does."""
+    client = open_redis(server.url, timeout_s=1)
+    await client.set(DEFAULT_PREFIX + KEY, value)
+    await client.aclose()
+
+
 def record(server: RedisServer, key_hash: str) -> str | None:
     reply = server.command("GET", DEFAULT_PREFIX + key_hash)
     assert reply is not None
@@ -47,9 +54,7 @@ def record(server: RedisServer, key_hash: str) -> str | None:
 async def test_a_redis_record_answers_without_the_control_plane(
     redis_server: RedisServer, redis: RedisCredentials
 ) -> None:
-    client = open_redis(redis_server.url, timeout_s=1)
-    await client.set(DEFAULT_PREFIX + KEY, encode(ALICE))
-    await client.aclose()
+    await put_record(redis_server, encode(ALICE))
     remote = CountingRemote()
     chain = CachedCredentials(remote, shared=redis)
     assert await chain.lookup(KEY) == ALICE
@@ -77,9 +82,7 @@ async def test_a_control_plane_answer_is_written_back_with_a_ttl(
 async def test_a_write_back_never_overwrites_a_tombstone(
     redis_server: RedisServer, redis: RedisCredentials
 ) -> None:
-    client = open_redis(redis_server.url, timeout_s=1)
-    await client.set(DEFAULT_PREFIX + KEY, TOMBSTONE)  # the control plane deleted the key
-    await client.aclose()
+    await put_record(redis_server, TOMBSTONE)  # the control plane deleted the key
     redis.put(KEY, ALICE)  # an answer read before the deletion, arriving late
     await redis.drain()
     remote = CountingRemote()
@@ -92,10 +95,8 @@ async def test_a_write_back_never_overwrites_a_tombstone(
 async def test_an_expired_credential_in_redis_is_rejected(
     redis_server: RedisServer, redis: RedisCredentials
 ) -> None:
-    client = open_redis(redis_server.url, timeout_s=1)
     old = CredentialMatch(ALICE.credential, ALICE.consumer, expires_at=time.time() - 1)
-    await client.set(DEFAULT_PREFIX + KEY, encode(old))
-    await client.aclose()
+    await put_record(redis_server, encode(old))
     chain = CachedCredentials(CountingRemote(), shared=redis)
     assert await chain.lookup(KEY) is None
 
@@ -142,9 +143,7 @@ async def test_a_hanging_redis_costs_one_short_timeout_per_lookup_until_the_brea
 async def test_control_plane_down_redis_up_valid_keys_work_unknown_keys_cannot_be_checked(
     redis_server: RedisServer, redis: RedisCredentials
 ) -> None:
-    client = open_redis(redis_server.url, timeout_s=1)
-    await client.set(DEFAULT_PREFIX + KEY, encode(ALICE))
-    await client.aclose()
+    await put_record(redis_server, encode(ALICE))
     remote = CountingRemote()
     remote.fail = True
     chain = CachedCredentials(remote, shared=redis)

@@ -11,8 +11,9 @@ import httpx
 from data_plane.analytics import RequestObserver
 from data_plane.analytics_sender import AnalyticsSender
 from data_plane.analytics_window import LATENCY_BOUNDS_MS, MinuteWindow
-from data_plane.metrics import DataPlaneMetrics, Exposition
+from data_plane.metrics import DataPlaneMetrics
 from data_plane.status import StatusApp
+from gateway.prometheus_text import Exposition
 from tests.data_plane.analytics_gateway import PROVIDER_KEY, expected_cost, gateway
 from tests.fakes.openai_server import FakeOpenAI
 

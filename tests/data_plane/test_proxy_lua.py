@@ -11,24 +11,19 @@ on one route leaves the latency of requests on other routes alone (it runs on a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from data_plane.proxy import ProxyApp
-from data_plane.runtime import RuntimeHolder, compile_runtime
-from data_plane.upstream import UpstreamClient
 from gateway.context import ConsumerInfo, CredentialInfo
 from gateway.credentials import CredentialMatch, InMemoryCredentials
 from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Ref, Route, Service
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
-from lockgate.embedded_server import embedded
+from tests.data_plane.proxy_harness import proxy_client
 from tests.fakes.openai_server import FakeOpenAI
 
 CONSUMER_KEY = "consumer-key-123"
@@ -100,31 +95,6 @@ def credentials() -> InMemoryCredentials:
     return store
 
 
-@contextlib.asynccontextmanager
-async def serve(snap: Snapshot) -> AsyncIterator[str]:
-    """The real ProxyApp on uvicorn on a free loopback port; yields its base URL."""
-    holder = RuntimeHolder()
-    holder.swap(compile_runtime(snap, registry(), credentials()))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    server = embedded(ProxyApp(holder, UpstreamClient()), lifespan="on")
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "proxy did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
-
-
 @pytest.fixture
 def upstream() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
@@ -133,11 +103,7 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 async def client(upstream: FakeOpenAI) -> AsyncIterator[httpx.AsyncClient]:
-    port = int(upstream.url.rsplit(":", 1)[1])
-    async with (
-        serve(snapshot(port)) as url,
-        httpx.AsyncClient(base_url=url, timeout=10) as http,
-    ):
+    async with proxy_client(snapshot(upstream.port), registry(), credentials()) as http:
         yield http
 
 

@@ -1,70 +1,22 @@
 """The proxy's retry mechanism (Handler.retry) over real HTTP: a toy plugin re-targets failed
-attempts to a second upstream. Also `serve_proxy`, the real-HTTP harness other tests use."""
+attempts to a second upstream."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import pytest
 
-from data_plane.proxy import ProxyApp
-from data_plane.runtime import RuntimeHolder, compile_runtime
-from data_plane.upstream import UpstreamClient
 from gateway.context import Exit, RequestContext
-from gateway.credentials import CredentialLookup, InMemoryCredentials
 from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Ref, Route, Service
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig, UpstreamFailure
 from gateway.snapshot import Snapshot
-from lockgate.embedded_server import embedded
+from tests.data_plane.proxy_harness import closed_port, proxy_client
 from tests.fakes.openai_server import FakeOpenAI
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@contextlib.asynccontextmanager
-async def serve_proxy(
-    snapshot: Snapshot,
-    registry: Mapping[str, Plugin[Any]],
-    credentials: CredentialLookup | None = None,
-) -> AsyncIterator[str]:
-    """The real ProxyApp on uvicorn on a free loopback port; yields its base URL. Key-auth looks
-    keys up in `credentials` (an empty in-memory lookup when None)."""
-    holder = RuntimeHolder()
-    lookup = credentials if credentials is not None else InMemoryCredentials()
-    holder.swap(compile_runtime(snapshot, registry, lookup))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # As data_plane.main should (see the report): without it each keep-alive response waits
-    # ~40 ms for the client's delayed ACK (Nagle holds the body behind the head).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    server = embedded(ProxyApp(holder, UpstreamClient()), lifespan="on")
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "proxy did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _ToyConfig(PluginConfig):
@@ -115,19 +67,12 @@ def _snapshot(port: int, plugin_config: dict[str, Any] | None) -> Snapshot:
     return Snapshot.create(1, (service,), (route,), plugins)
 
 
-def _port(fake: FakeOpenAI) -> int:
-    return int(fake.url.rsplit(":", 1)[1])
-
-
 async def test_failed_head_is_retried_elsewhere_and_never_reaches_the_client() -> None:
     toy = _ToyPlugin()
     with FakeOpenAI() as bad, FakeOpenAI() as good:
         bad.queue_response(500, {"error": {"message": "SECRET-FAILURE"}})
-        snapshot = _snapshot(_port(bad), {"fallback_port": _port(good)})
-        async with (
-            serve_proxy(snapshot, {toy.name: toy}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        snapshot = _snapshot(bad.port, {"fallback_port": good.port})
+        async with proxy_client(snapshot, {toy.name: toy}) as client:
             response = await client.post("/v1/chat/completions", json=CHAT)
         assert response.status_code == 200
         assert b"SECRET-FAILURE" not in response.content
@@ -140,11 +85,8 @@ async def test_failed_head_is_retried_elsewhere_and_never_reaches_the_client() -
 async def test_refused_connection_reports_unsent_error_and_is_retried() -> None:
     toy = _ToyPlugin()
     with FakeOpenAI() as good:
-        snapshot = _snapshot(closed_port(), {"fallback_port": _port(good)})
-        async with (
-            serve_proxy(snapshot, {toy.name: toy}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        snapshot = _snapshot(closed_port(), {"fallback_port": good.port})
+        async with proxy_client(snapshot, {toy.name: toy}) as client:
             response = await client.post("/v1/chat/completions", json=CHAT)
         assert response.status_code == 200
         assert len(good.requests) == 1
@@ -156,11 +98,8 @@ async def test_hook_declining_returns_the_last_failure() -> None:
     with FakeOpenAI() as first, FakeOpenAI() as second:
         first.queue_response(500, {"error": "first"})
         second.queue_response(503, {"error": "second"}, {"Retry-After": "7"})
-        snapshot = _snapshot(_port(first), {"fallback_port": _port(second)})
-        async with (
-            serve_proxy(snapshot, {toy.name: toy}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        snapshot = _snapshot(first.port, {"fallback_port": second.port})
+        async with proxy_client(snapshot, {toy.name: toy}) as client:
             response = await client.post("/v1/chat/completions", json=CHAT)
         assert response.status_code == 503
         assert response.json() == {"error": "second"}
@@ -173,13 +112,10 @@ async def test_timeouts_are_per_attempt_and_exhausted_timeout_is_kong_504() -> N
     with FakeOpenAI() as first, FakeOpenAI() as second:
         first.queue_stall(1)
         second.queue_stall(1)
-        config = {"fallback_port": _port(second), "read_timeout_ms": 200}
-        snapshot = _snapshot(_port(first), config)
+        config = {"fallback_port": second.port, "read_timeout_ms": 200}
+        snapshot = _snapshot(first.port, config)
         loop = asyncio.get_running_loop()
-        async with (
-            serve_proxy(snapshot, {toy.name: toy}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        async with proxy_client(snapshot, {toy.name: toy}) as client:
             began = loop.time()
             response = await client.post("/v1/chat/completions", json=CHAT)
             elapsed = loop.time() - began
@@ -195,11 +131,8 @@ async def test_dropped_connection_is_an_error_and_502() -> None:
     with FakeOpenAI() as first, FakeOpenAI() as second:
         first.queue_drop()
         second.queue_drop()
-        snapshot = _snapshot(_port(first), {"fallback_port": _port(second)})
-        async with (
-            serve_proxy(snapshot, {toy.name: toy}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        snapshot = _snapshot(first.port, {"fallback_port": second.port})
+        async with proxy_client(snapshot, {toy.name: toy}) as client:
             response = await client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 502
     assert toy.handlers[0].failures == [UpstreamFailure("error", 0, True)] * 2
@@ -210,20 +143,14 @@ async def test_without_a_hook_answers_pass_through_and_nothing_is_retried(status
     with FakeOpenAI() as only:
         if status != 200:
             only.queue_response(status, {"error": status})
-        async with (
-            serve_proxy(_snapshot(_port(only), None), {}) as url,
-            httpx.AsyncClient(base_url=url) as client,
-        ):
+        async with proxy_client(_snapshot(only.port, None), {}) as client:
             response = await client.post("/v1/chat/completions", json=CHAT)
         assert response.status_code == status
         assert len(only.requests) == 1
 
 
 async def test_without_a_hook_refused_connection_is_kong_502() -> None:
-    async with (
-        serve_proxy(_snapshot(closed_port(), None), {}) as url,
-        httpx.AsyncClient(base_url=url) as client,
-    ):
+    async with proxy_client(_snapshot(closed_port(), None), {}) as client:
         response = await client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 502
     assert response.json()["message"] == (

@@ -402,3 +402,47 @@ def test_many_distinct_request_paths_keep_matching() -> None:
         assert matched_name(router, f"/p{i}/x") == "p"
         assert matched_name(router, f"/q{i}/x") is None
     assert matched_name(router, "/q/1") == "q"
+
+
+@pytest.mark.parametrize("extra", [0, 12], ids=["few routes", "indexed bucket"])
+def test_prefix_kinds_keep_their_order_in_small_and_large_host_buckets(extra: int) -> None:
+    # A host's routes are filtered one by one when they are few, indexed by first path
+    # segment when many: both give Kong's order.
+    hosted = [
+        route("o", paths=["/o"], hosts=["h.test"]),
+        route("open", paths=["/open"], hosts=["h.test"]),
+        route("openai", paths=["/openai/"], hosts=["h.test"]),
+        route("openai-v1", paths=["/openai/v1"], hosts=["h.test"]),
+        route("regex", paths=["~/openai/v\\d+/models$"], hosts=["h.test"]),
+        route("any-path", methods=["DELETE"], hosts=["h.test"]),
+        *(route(f"x{i}", paths=[f"/x{i}/"], hosts=["h.test"]) for i in range(extra)),
+    ]
+    agnostic = route("agnostic", paths=["/openai/v1/chat"], headers={"x": ["1"]}, methods=["GET"])
+    router = Router([*hosted, agnostic], [SVC])
+    chat = {"headers": {"x": "1"}}
+    assert matched_name(router, "/openai/v1/chat", host="h.test", **chat) == "agnostic"
+    assert matched_name(router, "/openai/v1/chat", host="h.test") == "openai-v1"
+    assert matched_name(router, "/openai/v2/models", host="h.test") == "regex"
+    assert matched_name(router, "/openai/v2", host="h.test") == "openai"
+    assert matched_name(router, "/openapi/x", host="h.test") == "open"
+    assert matched_name(router, "/ollama", host="h.test") == "o"
+    assert matched_name(router, "/nothing", host="h.test") is None
+    assert matched_name(router, "/nothing", host="h.test", method="DELETE") == "any-path"
+    assert matched_name(router, "/openai/v1/chat", host="other.test", **chat) == "agnostic"
+    assert matched_name(router, "/openai/v2", host="other.test", **chat) is None
+    if extra:
+        assert matched_name(router, "/x3/y", host="h.test:8000") == "x3"
+        assert matched_name(router, "/x3", host="h.test") is None
+
+
+@pytest.mark.parametrize("count", [2, 20])
+def test_route_with_few_or_many_hosts(count: int) -> None:
+    hosts = [f"H{i}.test" for i in range(count)] + ["p.test:8443"]
+    router = Router([route("r", paths=["/r"], hosts=hosts)], [SVC])
+    for i in range(count):
+        assert matched_name(router, "/r", host=f"h{i}.test") == "r"
+        assert matched_name(router, "/r", host=f"h{i}.test:8000") == "r"
+    assert matched_name(router, "/r", host=f"h{count}.test") is None
+    assert matched_name(router, "/r", host="p.test:8443") == "r"
+    assert matched_name(router, "/r", host="p.test", port=8443) == "r"
+    assert matched_name(router, "/r", host="p.test") is None

@@ -7,6 +7,7 @@ concurrent non-streaming chats over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import statistics
 import time
@@ -20,7 +21,7 @@ from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Ref, Route, Service
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
-from tests.data_plane.test_proxy_retry import serve_proxy
+from tests.data_plane.proxy_harness import serve_proxy
 from tests.fakes.anthropic_server import fake_anthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.gateway.llm.providers.gateway import target
@@ -43,6 +44,15 @@ def _snapshot(config: dict[str, Any]) -> Snapshot:
     return Snapshot.create(1, (service,), (route,), (plugin,))
 
 
+def _openai_target(fake: FakeOpenAI) -> dict[str, Any]:
+    return target(
+        "openai",
+        "gpt-4o",
+        fake.url + "/v1/chat/completions",
+        auth={"header_name": "Authorization", "header_value": f"Bearer {KEY}"},
+    )
+
+
 @asynccontextmanager
 async def _sdk(config: dict[str, Any]) -> AsyncIterator[openai.AsyncOpenAI]:
     """The async OpenAI SDK (its default HTTP client, real sockets) in front of a real proxy."""
@@ -57,6 +67,9 @@ async def _sdk(config: dict[str, Any]) -> AsyncIterator[openai.AsyncOpenAI]:
 
 async def _chunk_times(client: openai.AsyncOpenAI, model: str) -> tuple[list[float], str]:
     """Seconds from the request's start to each chunk's arrival, and the streamed text."""
+    # The proxy and the fake run in this process: a full collection inside the timed window
+    # (what the earlier tests left) would hold the first chunks back and look like buffering.
+    gc.collect()
     started = time.perf_counter()
     stream = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": PROMPT}], stream=True
@@ -82,13 +95,7 @@ def _assert_streamed(arrivals: list[float], last_event: int) -> None:
 
 async def test_openai_sse_chunks_arrive_as_the_upstream_sends_them() -> None:
     with FakeOpenAI(api_key=KEY, stream_delay=DELAY_S) as fake:
-        config = target(
-            "openai",
-            "gpt-4o",
-            fake.url + "/v1/chat/completions",
-            auth={"header_name": "Authorization", "header_value": f"Bearer {KEY}"},
-        )
-        async with _sdk(config) as client:
+        async with _sdk(_openai_target(fake)) as client:
             arrivals, text = await _chunk_times(client, "gpt-4o")
         assert fake.requests[-1].json["stream"] is True
     assert text == REPLY
@@ -117,13 +124,7 @@ async def test_reframed_anthropic_chunks_arrive_as_the_upstream_sends_them() -> 
 
 async def test_async_sdk_concurrent_chats_each_get_their_own_answer() -> None:
     with FakeOpenAI(api_key=KEY) as fake:
-        config = target(
-            "openai",
-            "gpt-4o",
-            fake.url + "/v1/chat/completions",
-            auth={"header_name": "Authorization", "header_value": f"Bearer {KEY}"},
-        )
-        async with _sdk(config) as client:
+        async with _sdk(_openai_target(fake)) as client:
             answers = await asyncio.gather(
                 *(
                     client.chat.completions.with_raw_response.create(

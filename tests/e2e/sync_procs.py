@@ -8,17 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.e2e.http_upstream import serve_http
 from tests.e2e.lockgate_proc import ADMIN_TOKEN, free_port
 
 HEADERS = {"Kong-Admin-Token": ADMIN_TOKEN}
@@ -245,6 +245,19 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str, *procs: Pro
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{logs}")
 
 
+@contextmanager
+def cluster_at(root: Path, database_url: str | None = None) -> Iterator[Cluster]:
+    """A Cluster with its data in root/data (and its SQLite database there unless
+    `database_url`); on exit its processes stop and their logs are printed (pytest shows
+    captured output only when a test fails)."""
+    data_dir = root / "data"
+    cluster = Cluster(root, data_dir, database_url or f"sqlite:///{data_dir / 'lockgate.db'}")
+    try:
+        yield cluster
+    finally:
+        print(cluster.close())
+
+
 class _Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -260,16 +273,6 @@ class _Upstream(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def upstream() -> Iterator[str]:
+def upstream(*, backlog: int = 5) -> AbstractContextManager[str]:
     """An HTTP server on a free loopback port answering 200 to every GET; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return serve_http(_Upstream, backlog=backlog)

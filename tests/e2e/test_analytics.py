@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, wait_for
+from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, cluster_at, wait_for
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
@@ -29,12 +29,8 @@ FLUSH_S = "1"  # LOCKGATE_DP_ANALYTICS_FLUSH_S: deliver within a second, not the
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    data_dir = tmp_path / "data"
-    cluster = Cluster(tmp_path, data_dir, f"sqlite:///{data_dir / 'lockgate.db'}")
-    try:
+    with cluster_at(tmp_path) as cluster:
         yield cluster
-    finally:
-        print(cluster.close())  # pytest shows captured output only when a test fails
 
 
 @pytest.fixture

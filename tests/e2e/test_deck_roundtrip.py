@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from tests.e2e.http_upstream import serve_http
 from tests.e2e.lockgate_proc import Lockgate
 
 pytestmark = pytest.mark.e2e
@@ -58,15 +58,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_http(_Echo) as url:
+        yield url
 
 
 def deck(lg: Lockgate, *args: str) -> subprocess.CompletedProcess[str]:

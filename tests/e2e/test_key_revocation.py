@@ -9,16 +9,12 @@ the key cached. Outages: Redis stopped mid-run, the control plane stopped, both 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -27,6 +23,8 @@ from data_plane.credentials import BYPASS_S
 from gateway.credentials import hash_key
 from gateway.redis_credential_records import DEFAULT_PREFIX, TOMBSTONE
 from tests.e2e.lockgate_proc import ADMIN_TOKEN, free_port
+from tests.e2e.sync_procs import Proc
+from tests.e2e.sync_procs import upstream as answering_upstream
 
 if TYPE_CHECKING:  # imported by pytest_plugins, so that pytest can rewrite its asserts
     from tests.services.redis import RedisServer
@@ -36,57 +34,10 @@ pytestmark = pytest.mark.e2e
 REVOCATION_DEADLINE_S = 1.0
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"upstream ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class Process:
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lockgate", *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return f"--- {self.name}\n" + self.log_path.read_text(errors="replace")[-3000:]
+    with answering_upstream() as url:
+        yield url
 
 
 @dataclass
@@ -99,7 +50,7 @@ class Cluster:
     cluster_port: int = field(default_factory=free_port)
     proxy_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     status_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
-    processes: list[Process] = field(default_factory=list)
+    processes: list[Proc] = field(default_factory=list)
     admin: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,9 +77,9 @@ class Cluster:
 
     def start(self) -> None:
         self.processes.append(
-            Process(
+            Proc(
                 "control plane",
-                ["control-plane"],
+                [sys.executable, "-m", "lockgate", "control-plane"],
                 self._env(
                     LOCKGATE_ADMIN_LISTEN=f"127.0.0.1:{self.admin_port}",
                     LOCKGATE_UI_LISTEN=f"127.0.0.1:{free_port()}",
@@ -140,9 +91,9 @@ class Cluster:
         self.processes[0].start()
         self.wait(lambda: self.admin.get("/status").status_code == 200, "the Admin API")
         for i in range(2):
-            dp = Process(
+            dp = Proc(
                 f"data plane {i + 1}",
-                ["data-plane"],
+                [sys.executable, "-m", "lockgate", "data-plane"],
                 self._env(
                     LOCKGATE_CONTROL_PLANE=f"127.0.0.1:{self.cluster_port}",
                     LOCKGATE_PROXY_LISTEN=f"127.0.0.1:{self.proxy_ports[i]}",

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +20,17 @@ import pytest
 
 from tests.control_plane.port_block import free_port_block
 from tests.e2e.lockgate_proc import ADMIN_TOKEN, Lockgate
+from tests.e2e.sync_procs import upstream
 
 pytestmark = pytest.mark.e2e
 
 HEADERS = {"Kong-Admin-Token": ADMIN_TOKEN}
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # several proxies open pools at once
-
-
 @pytest.fixture
 def upstream_url() -> Iterator[str]:
-    server = _Server(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with upstream(backlog=256) as url:  # several proxies open pools at once
+        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lockgate import certs
-from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, upstream, wait_for
+from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, cluster_at, upstream, wait_for
 from tests.services.postgres import postgres_server, postgres_url
 
 __all__ = ["postgres_server", "postgres_url"]  # fixtures used below
@@ -32,12 +32,8 @@ def upstream_url() -> Iterator[str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    data_dir = tmp_path / "data"
-    cluster = Cluster(tmp_path, data_dir, f"sqlite:///{data_dir / 'lockgate.db'}")
-    try:
+    with cluster_at(tmp_path) as cluster:
         yield cluster
-    finally:
-        print(cluster.close())  # pytest shows captured output only when a test fails
 
 
 def seed(cp: ControlPlane, upstream_url: str) -> None:
@@ -128,15 +124,10 @@ def test_nodes_ack_survive_a_control_plane_crash_and_resync(
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, ControlPlane]]:
     """One control plane for the tests that each need only their own node."""
-    root = tmp_path_factory.mktemp("shared")
-    cluster = Cluster(root, root / "data", f"sqlite:///{root / 'data' / 'lockgate.db'}")
-    with upstream() as url:
-        try:
-            cp = cluster.control_plane()
-            seed(cp, url)
-            yield cluster, cp
-        finally:
-            print(cluster.close())
+    with upstream() as url, cluster_at(tmp_path_factory.mktemp("shared")) as cluster:
+        cp = cluster.control_plane()
+        seed(cp, url)
+        yield cluster, cp
 
 
 def test_rejected_snapshot_keeps_the_old_one_and_the_api_shows_why(
@@ -213,8 +204,7 @@ def test_node_without_the_cluster_certificate_is_refused(
 def test_two_control_planes_on_one_postgresql(
     tmp_path: Path, upstream_url: str, postgres_url: str
 ) -> None:
-    cluster = Cluster(tmp_path, tmp_path / "data", postgres_url)
-    try:
+    with cluster_at(tmp_path, postgres_url) as cluster:
         a = cluster.control_plane("cp-a")
         b = cluster.control_plane("cp-b")
         seed(a, upstream_url)
@@ -248,5 +238,3 @@ def test_two_control_planes_on_one_postgresql(
             both,
         )
         wait_in_sync(b, [on_b, both])
-    finally:
-        print(cluster.close())

@@ -68,13 +68,20 @@ class AnthropicBackend(AppBackend):
             return _invalid("anthropic-version: header is required")
         return None
 
-    async def messages(self, request: web.Request) -> web.StreamResponse:
+    def _checked_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The JSON object sent, or the error answer to headers or a body Anthropic refuses."""
         denied = self._check_headers(request)
         if denied is not None:
             return denied
         doc = request[BODY]
         if not isinstance(doc, dict):
             return _invalid("There was an error parsing the body of your request")
+        return doc
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        doc = self._checked_body(request)
+        if isinstance(doc, web.Response):
+            return doc
         problem = _check_messages_request(doc)
         if problem is not None:
             return _invalid(problem)
@@ -161,12 +168,9 @@ class AnthropicBackend(AppBackend):
         return response
 
     async def complete(self, request: web.Request) -> web.StreamResponse:
-        denied = self._check_headers(request)
-        if denied is not None:
-            return denied
-        doc = request[BODY]
-        if not isinstance(doc, dict):
-            return _invalid("There was an error parsing the body of your request")
+        doc = self._checked_body(request)
+        if isinstance(doc, web.Response):
+            return doc
         unknown = sorted(set(doc) - _COMPLETE_FIELDS)
         if unknown:
             return _invalid(f"{unknown[0]}: Extra inputs are not permitted")

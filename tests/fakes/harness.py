@@ -1,8 +1,10 @@
-"""What every fake provider server shares: request recording, canned answers, running in a
-background thread (in-process tests) or as a process (`python -m tests.fakes.<name>`).
+"""What every fake provider server shares: request recording, canned answers (and stalled or
+dropped connections), running in a background thread (in-process tests) or as a process
+(`python -m tests.fakes.<name>`).
 
-A fake is an `AppBackend`: `routes()` lists its handlers, each of which calls `self.record()`
-first; a canned answer queued with `queue_response` is returned instead of the real handling.
+A fake is an `AppBackend`: `routes()` lists its handlers; every request is recorded before its
+handler runs, and a canned answer queued with `queue_response` is returned instead of the real
+handling (`queue_stall` delays the real handling, `queue_drop` closes the connection).
 """
 
 from __future__ import annotations
@@ -13,16 +15,39 @@ import json
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Self, TypeVar
 
 from aiohttp import web
 
 from gateway.headers import Headers
-from tests.fakes.openai_server import CannedResponse, RecordedRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY = web.RequestKey("lockgate_fake_body", object)
 """The request's parsed JSON body (None if not JSON), set before a handler runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    body: bytes
+    json: Any
+    """The parsed JSON body, or None if it was not JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class CannedResponse:
+    status: int
+    """0: answer normally (after `delay`)."""
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    delay: float = 0.0
+    """Seconds to wait before answering."""
+    drop: bool = False
+    """Close the connection instead of answering."""
 
 
 class AppBackend:
@@ -65,7 +90,16 @@ class AppBackend:
                 )
                 canned = self.queued.pop(0) if self.queued else None
             if canned is not None:
-                return web.Response(status=canned.status, body=canned.body, headers=canned.headers)
+                if canned.delay:
+                    await asyncio.sleep(canned.delay)
+                if canned.drop:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise asyncio.CancelledError  # nothing more to send on a dead connection
+                if canned.status:
+                    return web.Response(
+                        status=canned.status, body=canned.body, headers=canned.headers
+                    )
             request[BODY] = doc
             return await handler(request)
 
@@ -75,6 +109,11 @@ class AppBackend:
         """Sleep between streamed events when a delay is configured."""
         if self.stream_delay:
             await asyncio.sleep(self.stream_delay)
+
+    async def sse_data(self, response: web.StreamResponse, data: str) -> None:
+        """Write one server-sent event carrying only `data`, then `pause()`."""
+        await response.write(f"data: {data}\n\n".encode())
+        await self.pause()
 
 
 B = TypeVar("B", bound=AppBackend)
@@ -94,6 +133,11 @@ class FakeServer(Generic[B]):
         self.url = ""
 
     @property
+    def port(self) -> int:
+        """The loopback port it listens on (once started)."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, oldest first (a copy)."""
         with self.backend.lock:
@@ -111,6 +155,16 @@ class FakeServer(Generic[B]):
         with self.backend.lock:
             self.backend.queued.append(CannedResponse(status, data, tuple(merged.items())))
 
+    def queue_stall(self, seconds: float) -> None:
+        """Make the next request wait `seconds` before it is answered normally."""
+        with self.backend.lock:
+            self.backend.queued.append(CannedResponse(0, b"", (), delay=seconds))
+
+    def queue_drop(self) -> None:
+        """Close the next request's connection without answering."""
+        with self.backend.lock:
+            self.backend.queued.append(CannedResponse(0, b"", (), drop=True))
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fake-provider", daemon=True)
         self._thread.start()
@@ -125,7 +179,7 @@ class FakeServer(Generic[B]):
             self._thread.join(10)
             self._thread = None
 
-    def __enter__(self) -> FakeServer[B]:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

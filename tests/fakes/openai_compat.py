@@ -208,16 +208,12 @@ class OpenAICompatBackend(AppBackend):
         options = doc.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         for choice in choices:
-            await self._event(response, json.dumps({**base, "choices": [choice]}))
+            await self.sse_data(response, json.dumps({**base, "choices": [choice]}))
         if include_usage:
-            await self._event(response, json.dumps({**base, "choices": [], "usage": usage}))
-        await self._event(response, "[DONE]")
+            await self.sse_data(response, json.dumps({**base, "choices": [], "usage": usage}))
+        await self.sse_data(response, "[DONE]")
         await response.write_eof()
         return response
-
-    async def _event(self, response: web.StreamResponse, data: str) -> None:
-        await response.write(f"data: {data}\n\n".encode())
-        await self.pause()
 
 
 def _base(doc: dict[str, Any], kind: str, prefix: str) -> dict[str, Any]:

@@ -15,55 +15,19 @@ As a process: `python -m tests.fakes.openai_server --port N [--api-key K]`.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import signal
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from gateway.headers import Headers
+from tests.fakes.harness import BODY, AppBackend, FakeServer, Handler, main, pieces, reply_to, words
+from tests.fakes.openai_compat import CHAT_ARGS, COMPLETION_ARGS
 
-_CHAT_ARGS = {
-    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-    "temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty", "logit_bias",
-    "logprobs", "top_logprobs", "user", "seed", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format", "metadata", "store", "service_tier", "modalities", "audio",
-    "reasoning_effort", "prediction", "functions", "function_call",
+_CHAT_ARGS = CHAT_ARGS | {
+    "modalities", "audio", "reasoning_effort", "prediction", "functions", "function_call",
 }  # fmt: skip
-_COMPLETION_ARGS = {
-    "model", "prompt", "stream", "stream_options", "max_tokens", "temperature", "top_p", "n",
-    "stop", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "user", "seed",
-    "echo", "best_of", "suffix",
-}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: Headers
-    body: bytes
-    json: Any
-    """The parsed JSON body, or None if it was not JSON."""
-
-
-@dataclass(frozen=True, slots=True)
-class CannedResponse:
-    status: int
-    """0: answer normally (after `delay`)."""
-    body: bytes
-    headers: tuple[tuple[str, str], ...]
-    delay: float = 0.0
-    """Seconds to wait before answering."""
-    drop: bool = False
-    """Close the connection instead of answering."""
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
@@ -71,21 +35,14 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> web
     return web.json_response(body, status=status)
 
 
-class _Backend:
-    """The request handling shared by the in-thread fake and the process."""
+class OpenAIBackend(AppBackend):
+    """The chat and text completions of OpenAI's API at `/v1`."""
 
-    def __init__(self, api_key: str | None, stream_delay: float) -> None:
-        self.api_key = api_key
-        self.stream_delay = stream_delay
-        self.lock = threading.Lock()
-        self.requests: list[RecordedRequest] = []
-        self.queued: list[CannedResponse] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/v1/completions", self.completions)
-        return app
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/v1/chat/completions", self.chat),
+            ("POST", "/v1/completions", self.completions),
+        ]
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, chat=True)
@@ -94,32 +51,7 @@ class _Backend:
         return await self._serve(request, chat=False)
 
     async def _serve(self, request: web.Request, chat: bool) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            doc: Any = json.loads(raw)
-        except ValueError:
-            doc = None
-        with self.lock:
-            self.requests.append(
-                RecordedRequest(
-                    request.method,
-                    request.path,
-                    request.query_string,
-                    Headers(request.headers.items()),
-                    raw,
-                    doc,
-                )
-            )
-            canned = self.queued.pop(0) if self.queued else None
-        if canned is not None:
-            if canned.delay:
-                await asyncio.sleep(canned.delay)
-            if canned.drop:
-                assert request.transport is not None
-                request.transport.abort()
-                raise asyncio.CancelledError  # nothing more to send on a dead connection
-            if canned.status:
-                return web.Response(status=canned.status, body=canned.body, headers=canned.headers)
+        doc = request[BODY]
         denied = self._check_key(request.headers.get("Authorization"))
         if denied is not None:
             return denied
@@ -131,7 +63,7 @@ class _Backend:
                 "payload, but what was sent was not valid JSON.",
                 "invalid_request_error",
             )
-        unknown = sorted(set(doc) - (_CHAT_ARGS if chat else _COMPLETION_ARGS))
+        unknown = sorted(set(doc) - (_CHAT_ARGS if chat else COMPLETION_ARGS))
         if unknown:
             msg = f"Unrecognized request argument supplied: {unknown[0]}"
             return _error(400, msg, "invalid_request_error")
@@ -141,10 +73,10 @@ class _Backend:
         if not isinstance(prompt, str):
             field = "messages" if chat else "prompt"
             return _error(400, f"'{field}' is a required property", "invalid_request_error")
-        reply = f"Hello! You said: {prompt}"
+        reply = reply_to(prompt)
         usage = {
             "prompt_tokens": _prompt_words(doc, chat),
-            "completion_tokens": len(reply.split()),
+            "completion_tokens": words(reply),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if doc.get("stream") is True:
@@ -190,31 +122,24 @@ class _Backend:
             "created": int(time.time()),
             "model": doc["model"],
         }
-        words = reply.split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
         choices: list[dict[str, Any]] = []
         if chat:
             choices.append(_chat_delta({"role": "assistant", "content": ""}, None))
-            choices += [_chat_delta({"content": piece}, None) for piece in pieces]
+            choices += [_chat_delta({"content": piece}, None) for piece in pieces(reply)]
             choices.append(_chat_delta({}, "stop"))
         else:
-            choices += [_text_delta(piece, None) for piece in pieces]
+            choices += [_text_delta(piece, None) for piece in pieces(reply)]
             choices.append(_text_delta("", "stop"))
         for choice in choices:
             chunk: dict[str, Any] = {**base, "choices": [choice]}
             if include_usage:
                 chunk["usage"] = None
-            await self._event(response, json.dumps(chunk))
+            await self.sse_data(response, json.dumps(chunk))
         if include_usage:
-            await self._event(response, json.dumps({**base, "choices": [], "usage": usage}))
-        await self._event(response, "[DONE]")
+            await self.sse_data(response, json.dumps({**base, "choices": [], "usage": usage}))
+        await self.sse_data(response, "[DONE]")
         await response.write_eof()
         return response
-
-    async def _event(self, response: web.StreamResponse, data: str) -> None:
-        await response.write(f"data: {data}\n\n".encode())
-        if self.stream_delay:
-            await asyncio.sleep(self.stream_delay)
 
 
 _HEADERS = {
@@ -284,122 +209,14 @@ def _prompt_words(doc: dict[str, Any], chat: bool) -> int:
     )
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer[OpenAIBackend]):
     """The fake served from a background thread on 127.0.0.1 (ephemeral port by default)."""
 
     def __init__(
         self, api_key: str | None = None, *, port: int = 0, stream_delay: float = 0.0
     ) -> None:
-        self._backend = _Backend(api_key, stream_delay)
-        self._port = port
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.url = ""
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, oldest first (a copy)."""
-        with self._backend.lock:
-            return list(self._backend.requests)
-
-    def queue_response(
-        self, status: int, body: object, headers: dict[str, str] | None = None
-    ) -> None:
-        """Answer the next request with `status` and `body` (bytes as-is, else JSON)."""
-        if isinstance(body, bytes):
-            data, content_type = body, "text/plain"
-        else:
-            data, content_type = json.dumps(body).encode(), "application/json"
-        merged = {"Content-Type": content_type, **(headers or {})}
-        with self._backend.lock:
-            self._backend.queued.append(CannedResponse(status, data, tuple(merged.items())))
-
-    def queue_stall(self, seconds: float) -> None:
-        """Make the next request wait `seconds` before it is answered normally."""
-        with self._backend.lock:
-            self._backend.queued.append(CannedResponse(0, b"", (), delay=seconds))
-
-    def queue_drop(self) -> None:
-        """Close the next request's connection without answering."""
-        with self._backend.lock:
-            self._backend.queued.append(CannedResponse(0, b"", (), drop=True))
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="fake-openai", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None or not self.url:
-            raise RuntimeError("fake OpenAI server failed to start") from self._error
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to start()
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = await start_runner(self._backend, "127.0.0.1", self._port)
-        self.url = f"http://127.0.0.1:{bound_port(runner)}"
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
-
-
-async def start_runner(backend: _Backend, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(backend.app(), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    address = runner.addresses[0]
-    return int(address[1])
-
-
-async def _serve_forever(port: int, api_key: str | None, stream_delay: float) -> None:
-    runner = await start_runner(_Backend(api_key, stream_delay), "127.0.0.1", port)
-    print(f"listening on http://127.0.0.1:{bound_port(runner)}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake OpenAI API server")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--stream-delay", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    asyncio.run(_serve_forever(args.port, args.api_key, args.stream_delay))
+        super().__init__(OpenAIBackend(api_key, stream_delay), port=port)
 
 
 if __name__ == "__main__":
-    main()
+    main(OpenAIBackend, "Fake OpenAI API server")

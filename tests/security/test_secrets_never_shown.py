@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -21,7 +20,7 @@ from control_plane.admin.app import create_admin_app
 from control_plane.store import Store, open_store
 from gateway.credentials import CredentialMatch
 from gateway.plugins import registry
-from tests.data_plane.test_proxy_retry import serve_proxy as serve
+from tests.data_plane.proxy_harness import proxy_client
 from tests.e2e.test_walkthrough import DECK_FILE
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -77,10 +76,7 @@ def test_keys_never_appear_in_logs_dumps_key_auths_or_audit(
             async def drive() -> list[int]:
                 statuses = []
                 snapshot = store.snapshot()
-                async with (
-                    serve(snapshot, registry(), StoreCredentials(store)) as url,
-                    httpx.AsyncClient(base_url=url, timeout=10) as client,
-                ):
+                async with proxy_client(snapshot, registry(), StoreCredentials(store)) as client:
                     for key in (CONSUMER_KEY, "wrong-key", None):
                         headers = {"Authorization": f"Bearer {key}"} if key else {}
                         reply = await client.post(

@@ -15,7 +15,7 @@ from gateway.entities import Consumer, Ref, Route, Service
 from gateway.entities import Plugin as PluginEntity
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
-from tests.data_plane.test_proxy_retry import serve_proxy as serve
+from tests.data_plane.proxy_harness import proxy_client
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "security-consumer-key-1"
@@ -60,11 +60,7 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 async def proxy(upstream: FakeOpenAI) -> AsyncIterator[httpx.AsyncClient]:
-    port = int(upstream.url.rsplit(":", 1)[1])
-    async with (
-        serve(_snapshot(port), registry(), _credentials()) as url,
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
-    ):
+    async with proxy_client(_snapshot(upstream.port), registry(), _credentials()) as client:
         yield client
 
 

@@ -11,7 +11,6 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.headers import Headers
 from gateway.llm.providers.base import (
     Driver,
     ParsedResponse,
@@ -23,6 +22,7 @@ from gateway.llm.providers.base import (
     count,
     encode,
     json_object,
+    openai_answer,
     text_of,
     usage_total,
 )
@@ -50,10 +50,9 @@ class AnthropicDriver(Driver):
     ) -> UpstreamURL | None:
         return UpstreamURL("https", "api.anthropic.com", 443, _PATHS.get(route_type, "/"))
 
-    def configure(self, options: ModelOptions, headers: Headers, query: str) -> str:
-        if options.anthropic_version is not None:
-            headers.set("anthropic-version", options.anthropic_version)
-        return query
+    def request_headers(self, options: ModelOptions) -> tuple[tuple[str, str], ...]:
+        version = options.anthropic_version
+        return () if version is None else (("anthropic-version", version),)
 
     def to_format(self, body: dict[str, Any], model: str, route_type: str) -> dict[str, Any]:
         if route_type == "llm/v1/completions":
@@ -127,13 +126,11 @@ class AnthropicDriver(Driver):
             message["tool_calls"] = calls
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         usage = _usage(doc.get("usage"))
-        out = _envelope(doc, "chat.completion", "chatcmpl-", answered, choice)
-        out["usage"] = {
-            "prompt_tokens": usage.prompt_tokens or 0,
-            "completion_tokens": usage.completion_tokens or 0,
-            "total_tokens": usage.total_tokens or 0,
-        }
-        return ParsedResponse(encode(out), usage, answered)
+        ident = _str(doc.get("id")) or f"chatcmpl-{time.time_ns():x}"
+        answer = openai_answer(
+            ident, "chat.completion", int(time.time()), answered, [choice], usage
+        )
+        return ParsedResponse(answer, usage, answered)
 
     def stream_event(
         self, data: str, route_type: str, state: StreamState | None = None

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
-from gateway.headers import Headers
 from gateway.llm.providers.base import UpstreamURL
 from gateway.llm.providers.openai import OpenAIDriver
 
@@ -30,7 +29,7 @@ class AzureDriver(OpenAIDriver):
         base = f"/openai/deployments/{options.azure_deployment_id}"
         return UpstreamURL("https", host, 443, base + _OPERATIONS.get(route_type, ""))
 
-    def configure(self, options: ModelOptions, headers: Headers, query: str) -> str:
+    def configure(self, options: ModelOptions, query: str) -> str:
         # Kong: the client's api-version wins, else the configured one; always present.
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(name == "api-version" for name, _ in pairs):

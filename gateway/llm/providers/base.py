@@ -9,13 +9,12 @@ stream's memory lives in a `StreamState` the caller owns.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway.headers import Headers
+from gateway.llm import json_codec
 
 if TYPE_CHECKING:
     from gateway.llm.schema import ModelOptions
@@ -144,19 +143,20 @@ class Driver(ABC):
         """The path to use when `options.upstream_url` gives `path` (default: verbatim)."""
         return path
 
-    def prepare_headers(self, headers: Headers) -> None:
-        """Adjust the upstream request headers (Kong's `pre_request`). Asking for identity
-        means the proxy never decompresses: what it buffers or streams is what it parses."""
-        headers.set("Accept-Encoding", "identity")
+    def request_headers(self, options: ModelOptions) -> tuple[tuple[str, str], ...]:
+        """Headers the provider always needs (e.g. a version), set on every upstream request
+        after the credentials, so they override a client's value."""
+        return ()
 
-    def configure(self, options: ModelOptions, headers: Headers, query: str) -> str:
-        """Add what the provider always needs (version headers, query arguments); returns
-        the new query string. Runs after auth, so it can override a client's value."""
+    def configure(self, options: ModelOptions, query: str) -> str:
+        """Add the query arguments the provider always needs; returns the new query string.
+        Runs after auth, so it can override a client's value."""
         return query
 
     @abstractmethod
     def to_format(self, body: dict[str, Any], model: str, route_type: str) -> dict[str, Any]:
-        """The provider request for a normalized OpenAI-format `body` (options merged)."""
+        """The provider request for a normalized OpenAI-format `body` (options merged).
+        `body` may be the client's parsed body, kept for retries: it must not be changed."""
 
     @abstractmethod
     def from_format(self, body: bytes, route_type: str, model: str = "") -> ParsedResponse:
@@ -173,11 +173,7 @@ class Driver(ABC):
 
 def json_object(data: bytes | str) -> dict[str, Any] | None:
     """`data` parsed as a JSON object, or None."""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
+    return json_codec.object_of(data)
 
 
 def count(value: object) -> int | None:
@@ -188,7 +184,33 @@ def count(value: object) -> int | None:
 
 
 def encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_codec.dumps(doc)
+
+
+def openai_answer(
+    ident: str,
+    kind: str,
+    created: int,
+    model: str | None,
+    choices: list[dict[str, Any]],
+    usage: TokenUsage,
+) -> bytes:
+    """A buffered answer in OpenAI's format (`chat.completion` or `text_completion`) with the
+    reported usage, 0 for counts the provider left out."""
+    return encode(
+        {
+            "id": ident,
+            "object": kind,
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens or 0,
+                "completion_tokens": usage.completion_tokens or 0,
+                "total_tokens": usage.total_tokens or 0,
+            },
+        }
+    )
 
 
 def text_of(content: object) -> str:

@@ -14,8 +14,8 @@ from gateway.llm.providers.base import (
     TransformError,
     UpstreamURL,
     count,
-    encode,
     json_object,
+    openai_answer,
     text_of,
     usage_total,
 )
@@ -95,19 +95,9 @@ class CohereDriver(Driver):
             finish = _finish(doc.get("finish_reason"))
             choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]
             kind = "chat.completion"
-        out = {
-            "id": doc.get("response_id") or doc.get("id") or "cohere",
-            "object": kind,
-            "created": 0,
-            "model": model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens or 0,
-                "completion_tokens": usage.completion_tokens or 0,
-                "total_tokens": usage.total_tokens or 0,
-            },
-        }
-        return ParsedResponse(encode(out), usage, model or None)
+        ident = doc.get("response_id") or doc.get("id") or "cohere"
+        out = openai_answer(ident, kind, 0, model, choices, usage)
+        return ParsedResponse(out, usage, model or None)
 
     def stream_event(
         self, data: str, route_type: str, state: StreamState | None = None

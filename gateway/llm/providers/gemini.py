@@ -18,6 +18,7 @@ from gateway.llm.providers.base import (
     count,
     encode,
     json_object,
+    openai_answer,
     text_of,
 )
 from gateway.llm.providers.content import image_of
@@ -125,19 +126,9 @@ class GeminiDriver(Driver):
                 {"index": i, "message": message, "logprobs": None, "finish_reason": finish}
             )
         usage = _usage(doc)
-        out = {
-            "id": doc.get("responseId") or "chatcmpl-gemini",
-            "object": "chat.completion",
-            "created": 0,
-            "model": answered,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens or 0,
-                "completion_tokens": usage.completion_tokens or 0,
-                "total_tokens": usage.total_tokens or 0,
-            },
-        }
-        return ParsedResponse(encode(out), usage, answered)
+        ident = doc.get("responseId") or "chatcmpl-gemini"
+        out = openai_answer(ident, "chat.completion", 0, answered, choices, usage)
+        return ParsedResponse(out, usage, answered)
 
     def stream_event(
         self, data: str, route_type: str, state: StreamState | None = None

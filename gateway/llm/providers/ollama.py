@@ -18,6 +18,7 @@ from gateway.llm.providers.base import (
     count,
     encode,
     json_object,
+    openai_answer,
     text_of,
     usage_total,
 )
@@ -116,19 +117,8 @@ class OllamaDriver(Driver):
                 "finish_reason": _finish(doc, bool(calls)),
             }
             kind, ident = "chat.completion", "chatcmpl-ollama"
-        out = {
-            "id": ident,
-            "object": kind,
-            "created": 0,
-            "model": answered,
-            "choices": [choice],
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens or 0,
-                "completion_tokens": usage.completion_tokens or 0,
-                "total_tokens": usage.total_tokens or 0,
-            },
-        }
-        return ParsedResponse(encode(out), usage, answered)
+        answer = openai_answer(ident, kind, 0, answered, [choice], usage)
+        return ParsedResponse(answer, usage, answered)
 
     def stream_event(
         self, data: str, route_type: str, state: StreamState | None = None

@@ -21,7 +21,7 @@ from gateway.plugins.ai_proxy_advanced import (
 )
 from gateway.plugins.base import BuildContext, Handler
 from gateway.snapshot import Snapshot
-from tests.data_plane.test_proxy_retry import closed_port, serve_proxy
+from tests.data_plane.proxy_harness import closed_port, serve_proxy
 from tests.fakes.openai_server import FakeOpenAI
 
 ALL_STATUSES = ["http_429", "http_500", "http_502", "http_503", "http_504"]

@@ -51,6 +51,18 @@ def test_header_value_and_removal_treat_underscore_as_dash() -> None:
     assert headers.items() == [("other", "x")]
 
 
+def test_header_value_and_removal_with_dash_only_names() -> None:
+    headers = Headers([("Host", "h"), ("APIKEY", "one"), ("Accept", "a")])
+    assert header_value(headers, "apikey") == "one"
+    assert header_value(headers, "x-api-key") is None
+    headers.add("ApiKey", "two")
+    assert header_value(headers, "apikey") is DUPLICATE
+    remove_headers(headers, frozenset({"apikey", "absent"}))
+    assert headers.items() == [("Host", "h"), ("Accept", "a")]
+    remove_headers(headers, frozenset({"absent"}))
+    assert headers.items() == [("Host", "h"), ("Accept", "a")]
+
+
 def test_unsupported_or_missing_content_type_is_kongs_empty_body() -> None:
     assert parse_body(None, b"apikey=k") is None
     assert parse_body("text/plain", b"apikey=k") is None

@@ -1,0 +1,197 @@
+"""Steady, bounded load for the fault and soak tests: worker threads send requests at a fixed
+total rate, spread over one or more proxy URLs (two data planes), and count every outcome.
+
+A client that cannot reach a data plane (connection refused, reset, closed before an answer)
+retries once against the next URL, as a client behind a load balancer or the OpenAI SDK does
+(its default is two retries on connection errors). A request counts as failed when, after that
+one retry, it has no answer or an answer with an unexpected status."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+#: Errors after which a client may safely try the other data plane: the request was not
+#: answered (the other end vanished or refused), so it is resent as a whole.
+RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+@dataclass(frozen=True)
+class Failure:
+    at_s: float
+    """Seconds since the load started."""
+    url: str
+    outcome: str
+    """The unexpected status (`"503"`) or the exception's type and message."""
+
+
+@dataclass
+class LoadReport:
+    sent: int = 0
+    ok: int = 0
+    retried: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return self.sent - self.ok
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> str:
+        first = "; ".join(f"{f.at_s:.2f}s {f.url} {f.outcome}" for f in self.failures[:8])
+        return (
+            f"{self.sent} sent in {self.duration_s:.1f} s, {self.ok} ok, {self.failed} failed, "
+            f"{self.retried} retried on the other data plane, statuses {dict(self.statuses)}, "
+            f"p50 {self.percentile_ms(0.5):.1f} ms, p99 {self.percentile_ms(0.99):.1f} ms"
+            + (f"; first failures: {first}" if first else "")
+        )
+
+
+class SteadyLoad:
+    """`with SteadyLoad(...) as load: ...; report = load.report` — or start()/stop()."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        path: str = "/",
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        rate_per_s: float = 50.0,
+        workers: int = 4,
+        expect: Callable[[int], bool] = lambda status: status == 200,
+        max_requests: int = 100_000,
+        timeout_s: float = 10.0,
+        headers_for: Callable[[int], Mapping[str, str]] | None = None,
+    ) -> None:
+        assert urls, "at least one proxy URL"
+        self.urls = list(urls)
+        self.path = path
+        self.method = method
+        self.headers = dict(headers or {})
+        self.body = body
+        self.interval_s = workers / rate_per_s
+        self.workers = workers
+        self.expect = expect
+        self.max_requests = max_requests
+        self.timeout_s = timeout_s
+        self.headers_for = headers_for
+        """Extra headers of request number n (0, 1, ...), over `headers`: e.g. a key per
+        request, taken from a list the test may grow while the load runs."""
+        self.report = LoadReport()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = 0.0
+
+    def __enter__(self) -> SteadyLoad:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._run, args=(n,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> LoadReport:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout_s * 2 + 5)
+        self.report.duration_s = time.monotonic() - self._started
+        return self.report
+
+    def wait_requests(self, count: int, timeout_s: float = 30.0) -> None:
+        """Until `count` more requests were answered as expected (the load is flowing)."""
+        target = self.report.ok + count
+        deadline = time.monotonic() + timeout_s
+        while self.report.ok < target:
+            assert time.monotonic() < deadline, f"load not flowing: {self.report.summary()}"
+            time.sleep(0.05)
+
+    def _run(self, worker: int) -> None:
+        clients = [httpx.Client(base_url=url, timeout=self.timeout_s) for url in self.urls]
+        next_at = time.monotonic() + worker * self.interval_s / self.workers
+        turn = worker
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    if self.report.sent >= self.max_requests:
+                        return
+                    seq = self.report.sent
+                    self.report.sent += 1
+                first = turn % len(clients)
+                turn += 1
+                self._one(clients, first, self._headers(seq))
+                next_at += self.interval_s
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                else:
+                    next_at = time.monotonic()  # behind schedule: don't burst to catch up
+        finally:
+            for client in clients:
+                client.close()
+
+    def _headers(self, seq: int) -> dict[str, str]:
+        if self.headers_for is None:
+            return self.headers
+        return {**self.headers, **self.headers_for(seq)}
+
+    def _one(
+        self, clients: list[httpx.Client], first: int, headers: Mapping[str, str] | None = None
+    ) -> None:
+        started = time.monotonic()
+        attempts = [first, (first + 1) % len(clients)] if len(clients) > 1 else [first, first]
+        outcome = ""
+        for attempt, index in enumerate(attempts):
+            client = clients[index]
+            try:
+                response = client.request(
+                    self.method,
+                    self.path,
+                    headers=self.headers if headers is None else headers,
+                    content=self.body,
+                )
+            except RETRYABLE as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+                if attempt == 0:
+                    with self._lock:
+                        self.report.retried += 1
+                    continue
+                self._record(started, self.urls[index], outcome, ok=False)
+                return
+            except httpx.HTTPError as exc:  # a timeout: the request may have been handled
+                self._record(started, self.urls[index], f"{type(exc).__name__}: {exc}", ok=False)
+                return
+            ok = self.expect(response.status_code)
+            self._record(started, self.urls[index], str(response.status_code), ok=ok)
+            return
+
+    def _record(self, started: float, url: str, outcome: str, *, ok: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.report.statuses[outcome if outcome.isdigit() else "error"] += 1
+            if ok:
+                self.report.ok += 1
+                self.report.latencies_ms.append((now - started) * 1000)
+            else:
+                self.report.failures.append(Failure(now - self._started, url, outcome))
