@@ -25,6 +25,7 @@ from data_plane.shared_port import drain, wait_configured
 from data_plane.snapshot_cache import SnapshotCache
 from data_plane.status import StatusApp
 from data_plane.upstream import UpstreamClient
+from gateway.llm.schema import allow_link_local_upstreams
 from gateway.plugins import registry
 from gateway.redis_credential_records import open_redis
 from gateway.snapshot import Snapshot
@@ -60,6 +61,7 @@ async def serve(
     """Run until SIGINT/SIGTERM. `settings.control_plane` may list several addresses
     (`host:port,host:port`): the node fails over between them. With `snapshot_cache`, the last
     applied snapshot is kept in that file and served at start while no control plane answers."""
+    allow_link_local_upstreams(settings.allow_link_local_upstreams)
     holder = RuntimeHolder()
     plugins = registry()
     planes = ControlPlanes.open(

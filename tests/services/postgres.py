@@ -59,6 +59,12 @@ def _memory_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
+def _launch(root: Path, args: list[str], user: pwd.struct_passwd | None) -> subprocess.Popen[bytes]:
+    uid, gid = (user.pw_uid, user.pw_gid) if user is not None else (None, None)
+    with (root / "postgres.log").open("ab") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, user=uid, group=gid)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,10 +75,20 @@ def _free_port() -> int:
 class PostgresServer:
     """One running server. `url(db)` addresses a database on it; `create_database()` makes one."""
 
-    def __init__(self, root: Path, port: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        proc: subprocess.Popen[bytes],
+        command: list[str] | None = None,
+        user: pwd.struct_passwd | None = None,
+    ) -> None:
         self.root = root
         self.port = port
         self._proc = proc
+        self._command = command
+        """The `postgres` command line, for `restart()` (same port and data directory)."""
+        self._user = user
 
     @classmethod
     def start(cls) -> PostgresServer:
@@ -99,10 +115,8 @@ class PostgresServer:
             args = [str(bin_dir / "postgres"), "-D", str(data)]
             for key, value in settings.items():
                 args += ["-c", f"{key}={value}"]
-            log = (root / "postgres.log").open("ab")
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, user=uid, group=gid)
-            log.close()
-            server = cls(root, port, proc)
+            proc = _launch(root, args, user)
+            server = cls(root, port, proc, args, user)
             last_error = server._wait_ready()
             if not last_error:
                 return server
@@ -153,6 +167,12 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then kill if it lingers; remove the temp dir."""
+        self.shut_down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def shut_down(self) -> None:
+        """Fast shutdown (SIGINT: open sessions are disconnected, in-flight transactions
+        rolled back), then kill if it lingers. The data directory stays: `start_again()`."""
         if self._proc.poll() is None:
             self._proc.send_signal(2)
             try:
@@ -160,7 +180,22 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=STOP_TIMEOUT_S)
-        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start_again(self) -> None:
+        """Start the server shut down by `shut_down()` on the same port and data directory
+        (every database is still there); return once it accepts queries."""
+        assert self._command is not None, "not started by PostgresServer.start()"
+        assert self._proc.poll() is not None, "still running"
+        self._proc = _launch(self.root, self._command, self._user)
+        error = self._wait_ready()
+        if error:
+            raise AssertionError(f"PostgreSQL did not start again: {error}")
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Restart in place: `shut_down()`, `down_s` seconds without a server, `start_again()`."""
+        self.shut_down()
+        time.sleep(down_s)
+        self.start_again()
 
 
 @pytest.fixture(scope="session")
