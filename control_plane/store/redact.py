@@ -44,6 +44,10 @@ Schema = Mapping[str, Any]
 SchemaSource = Callable[[str], Schema | None]
 Mask = Callable[[Any], str]
 """What a set secret value is replaced by."""
+ConfigPath = tuple[str | int, ...]
+"""Where a value sits in a config: keys and list indexes from the top."""
+PathMask = Callable[[ConfigPath, Any], Any]
+"""Given a set secret's path and value, what replaces it (any value)."""
 
 
 def audit_mask(_value: Any) -> str:
@@ -100,12 +104,22 @@ def redact_config(
 ) -> dict[str, Any]:
     """A copy of a plugin `config` with its secret fields masked, given the config's JSON
     Schema (None or `{}` for an unknown plugin: then only `SECRET_NAMES` apply)."""
+    return redact_config_at(config, schema, lambda _path, value: mask(value))
+
+
+def redact_config_at(
+    config: Mapping[str, Any], schema: Schema | None, mask: PathMask
+) -> dict[str, Any]:
+    """As `redact_config`, but `mask` is given each set secret's path with its value (the UI
+    uses this to name which stored secret a placeholder stands for, and to put it back)."""
     schema = schema or {}
-    walked = _walk(config, schema, schema.get("$defs", {}), mask)
+    walked = _walk(config, schema, schema.get("$defs", {}), mask, ())
     return dict(walked)
 
 
-def _walk(value: Any, schema: Schema, defs: Mapping[str, Any], mask: Mask) -> Any:
+def _walk(
+    value: Any, schema: Schema, defs: Mapping[str, Any], mask: PathMask, path: ConfigPath
+) -> Any:
     branches = _branches(schema, defs)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
@@ -113,13 +127,16 @@ def _walk(value: Any, schema: Schema, defs: Mapping[str, Any], mask: Mask) -> An
             subs = [s for b in branches if (s := _property(b, str(key))) is not None]
             secret = key in SECRET_NAMES or any(_write_only(s, defs) for s in subs)
             if secret and item is not None:
-                out[key] = mask(item)
+                out[key] = mask((*path, key), item)
             else:
-                out[key] = _walk(item, _any_of(subs), defs, mask)
+                out[key] = _walk(item, _any_of(subs), defs, mask, (*path, key))
         return out
     if isinstance(value, list):
         items = [b["items"] for b in branches if isinstance(b.get("items"), Mapping)]
-        return [_walk(item, _any_of(items), defs, mask) for item in value]
+        return [
+            _walk(item, _any_of(items), defs, mask, (*path, index))
+            for index, item in enumerate(value)
+        ]
     return value
 
 

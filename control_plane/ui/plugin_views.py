@@ -30,6 +30,7 @@ from control_plane.ui.plugin_forms import (
     read_config,
     shown,
 )
+from control_plane.ui.plugin_secrets import HINT, masked, masked_typed, restored, secret_fields
 from gateway.entities import now_s
 
 SCOPES = ("service", "route", "consumer")
@@ -52,11 +53,11 @@ def scope_of(row: dict[str, Any], names: dict[str, dict[str, str]]) -> str:
     return "Global"
 
 
-def _fields(ui: Ui, name: str) -> list[PluginField]:
+def _schema(ui: Ui, name: str) -> dict[str, Any]:
     plugin = ui.admin.plugins().get(name)
     if plugin is None:
         raise NotFoundPage(f"No plugin named '{name}'.")
-    return plugin_fields(name, plugin_schema(plugin))
+    return plugin_schema(plugin)
 
 
 def _input(
@@ -87,16 +88,19 @@ def add_plugin_routes(app: FastAPI, ui: Ui) -> None:
         config_errors: dict[str, str] | None = None,
         error: str | None = None,
     ) -> Response:
-        fields = _fields(ui, name)
+        schema = _schema(ui, name)
+        fields = plugin_fields(name, schema)
+        # Secrets are never drawn: stored ones as placeholders, typed ones as "type it again".
+        stored = (row or {}).get("config") or {}
         if form is not None:
-            values = form_shown(fields, form)
+            values = masked_typed(fields, form_shown(fields, form), schema)
             meta = {
                 "instance_name": form.get("instance_name"),
                 "enabled": form.has("enabled"),
                 **{scope: form.get(scope) for scope in SCOPES},
             }
         else:
-            config = (row or {}).get("config") or {}
+            config = masked(stored, schema)
             values = {f.name: shown(f, config) for f in fields}
             meta = {
                 "instance_name": (row or {}).get("instance_name") or "",
@@ -112,6 +116,8 @@ def add_plugin_routes(app: FastAPI, ui: Ui) -> None:
             row=row,
             fields=fields,
             values=values,
+            secrets=secret_fields(stored, schema),
+            secret_hint=HINT,
             meta=meta,
             choices=await scope_choices(ui),
             errors=errors or {},
@@ -146,8 +152,12 @@ def add_plugin_routes(app: FastAPI, ui: Ui) -> None:
     ) -> Response:
         session = await ui.session(request)
         form = await ui.form(request, session, method, path)
-        fields = _fields(ui, name)
+        schema = _schema(ui, name)
+        fields = plugin_fields(name, schema)
         data, config_errors = _input(form, name, fields)
+        if not config_errors:
+            stored = (row or {}).get("config") or {}
+            data["config"], config_errors = restored(data["config"], stored, schema)
         if config_errors:
             return await editor(
                 request,
