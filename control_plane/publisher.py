@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -137,6 +138,7 @@ class Publisher:
     async def watch_revision(self, revision: Callable[[], int], interval_s: float = 0.3) -> None:
         """Poll the store's revision (in a thread) forever; a revision this control plane did
         not write means another one did: rebuild and drop every cached credential."""
+        failing_since: float | None = None
         while True:
             await asyncio.sleep(interval_s)
             read = asyncio.ensure_future(asyncio.to_thread(revision))
@@ -147,8 +149,15 @@ class Publisher:
                 await asyncio.gather(read, return_exceptions=True)
                 raise
             except Exception:
-                log.exception("reading the store revision failed")
+                if failing_since is None:  # once per outage, not every poll
+                    failing_since = time.monotonic()
+                    log.exception("reading the store revision failed; retrying quietly")
                 continue
+            if failing_since is not None:
+                log.warning(
+                    "the store answers again after %.1f s", time.monotonic() - failing_since
+                )
+                failing_since = None
             if latest > self._known_revision:
                 log.info("revision %d written elsewhere; rebuilding", latest)
                 self._known_revision = latest

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.admin.caller import BOOTSTRAP_NAME, ROLES, Caller, bind_caller, unbind_caller
+from control_plane.admin.errors import DATABASE_UNAVAILABLE
 from control_plane.admin.roles import denial
 from control_plane.admin_tokens import hash_token
 from control_plane.store.protocol import AdminToken
@@ -34,6 +37,8 @@ TOUCH_INTERVAL = 60.0
 every request on the database's write lock)."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+log = logging.getLogger("lockgate.cp.admin")
 
 
 class TokenLookup(Protocol):
@@ -101,7 +106,13 @@ class TokenResolver:
         return Caller(found.name, found.role, request_id)
 
 
-async def _json(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
+async def _json(
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    request_id: str,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -111,6 +122,7 @@ async def _json(send: Send, status: int, body: dict[str, Any], request_id: str) 
                 (b"content-type", b"application/json; charset=utf-8"),
                 (b"content-length", str(len(payload)).encode()),
                 (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                *extra,
             ],
         }
     )
@@ -134,7 +146,13 @@ class AdminAuthMiddleware:
         token = presented_token(headers)
         caller = None
         if token is not None:
-            caller = await run_in_threadpool(self._resolver.resolve, token, request_id)
+            try:
+                caller = await run_in_threadpool(self._resolver.resolve, token, request_id)
+            except (OperationalError, InterfaceError) as exc:  # tokens live in the database
+                log.warning("database unavailable: %s", str(exc).splitlines()[0])
+                body = {"message": DATABASE_UNAVAILABLE}
+                await _json(send, 503, body, request_id, ((b"retry-after", b"1"),))
+                return
         if caller is None:
             await _json(send, 401, {"message": "Unauthorized"}, request_id)
             return
