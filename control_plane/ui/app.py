@@ -7,6 +7,7 @@ would demand for the same change, and it runs through the Admin API's own servic
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,11 +16,12 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.admin.context import AdminContext
-from control_plane.admin.errors import AdminError
+from control_plane.admin.errors import DATABASE_UNAVAILABLE, AdminError
 from control_plane.nodes import NodeRegistry
 from control_plane.publisher import Publisher
 from control_plane.store.events import ChangeEvent
@@ -55,6 +57,8 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
+
+log = logging.getLogger("lockgate.cp.ui")
 
 
 class SecurityHeaders:
@@ -163,6 +167,14 @@ def _install_errors(app: FastAPI, ui: Ui) -> None:
     @app.exception_handler(AdminError)
     async def _admin(request: Request, exc: AdminError) -> Response:
         return problem(request, exc.status, "Error", str(exc.body.get("message", "")))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        response = problem(request, 503, "Database unavailable", DATABASE_UNAVAILABLE)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
