@@ -62,18 +62,23 @@ def test_other_upstream_urls_are_accepted(url: str) -> None:
     assert validated.targets[0].model.options.upstream_url == url
 
 
-def test_admin_api_answers_400_with_the_reason(tmp_path: Path) -> None:
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[TestClient]:
     store = open_store(f"sqlite:///{tmp_path / 'lockgate.db'}")
     try:
         app = create_admin_app(store, "token", lambda e: None)
         with TestClient(app, headers={"Kong-Admin-Token": "token"}) as client:
-            body = {"name": "ai-proxy-advanced", "config": _with_url(REFUSED[0])}
-            response = client.post("/plugins", json=body)
-            assert response.status_code == 400
-            assert "link-local address 169.254.169.254" in response.text
-            assert client.get("/plugins").json()["data"] == []
+            yield client
     finally:
         store.close()
+
+
+def test_admin_api_answers_400_with_the_reason(admin: TestClient) -> None:
+    body = {"name": "ai-proxy-advanced", "config": _with_url(REFUSED[0])}
+    response = admin.post("/plugins", json=body)
+    assert response.status_code == 400
+    assert "link-local address 169.254.169.254" in response.text
+    assert admin.get("/plugins").json()["data"] == []
 
 
 @pytest.fixture
@@ -91,19 +96,15 @@ def test_the_setting_allows_link_local_targets(url: str, link_local_allowed: Non
     assert validated.targets[0].model.options.upstream_url == url
 
 
-def test_admin_api_accepts_them_with_the_setting(tmp_path: Path, link_local_allowed: None) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'lockgate.db'}")
-    try:
-        app = create_admin_app(store, "token", lambda e: None)
-        with TestClient(app, headers={"Kong-Admin-Token": "token"}) as client:
-            body = {"name": "ai-proxy-advanced", "config": _with_url(REFUSED[0])}
-            response = client.post("/plugins", json=body)
-            assert response.status_code == 201, response.text
-            [stored] = client.get("/plugins").json()["data"]
-            target = stored["config"]["targets"][0]
-            assert target["model"]["options"]["upstream_url"] == REFUSED[0]
-    finally:
-        store.close()
+def test_admin_api_accepts_them_with_the_setting(
+    admin: TestClient, link_local_allowed: None
+) -> None:
+    body = {"name": "ai-proxy-advanced", "config": _with_url(REFUSED[0])}
+    response = admin.post("/plugins", json=body)
+    assert response.status_code == 201, response.text
+    [stored] = admin.get("/plugins").json()["data"]
+    target = stored["config"]["targets"][0]
+    assert target["model"]["options"]["upstream_url"] == REFUSED[0]
 
 
 def test_the_refusal_names_the_setting() -> None:
