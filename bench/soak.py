@@ -6,7 +6,7 @@ a steady load at `--rate` requests/s over both data planes rotates over `--keys`
 After `--warmup` seconds, every process's RSS, open fds (TCP and other) and CPU are sampled from
 /proc every `--sample-every` seconds for `--duration` seconds, with a progress line per sample.
 
-Pass/fail: the short test's checks (`tests.faults.services.soak_checks`): no failed request; RSS
+Pass/fail: the short test's checks (`tests.faults.soak.soak_checks`): no failed request; RSS
 growth after the warm-up under 5% in every process (median of the window's first quarter vs its
 last quarter); fds other than TCP sockets and SQLite files not growing at all, TCP sockets by no
 more than `--workers` (keep-alive pools), SQLite files within the connection pool's bound.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.faults.services import run_soak, soak_checks
+from tests.faults.soak import run_soak, soak_checks
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 

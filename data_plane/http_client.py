@@ -106,8 +106,22 @@ class Response:
         # async generator (a WeakSet entry and a finalizer), a cost paid once per response.
         return _Chunks(self)
 
+    def complete_body(self) -> bytes | None:
+        """The whole body if the answer came with a Content-Length and all of it has already
+        arrived (a small answer usually comes with its head), else None: read it with
+        `read()` or `chunks()` then."""
+        conn = self._conn
+        if conn is None or not conn.length_known:
+            return None
+        return conn.complete_body()
+
     async def read(self) -> bytes:
         """The whole body."""
+        conn = self._conn
+        if conn is not None:
+            body = conn.complete_body()
+            if body is not None:
+                return body
         parts = []
         while (chunk := await self._next()) is not None:
             parts.append(chunk)
@@ -175,7 +189,6 @@ class ConnectionPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes,
-        *,
         connect_s: float,
         write_s: float,
         read_s: float,
@@ -207,10 +220,11 @@ class ConnectionPool:
                 else:
                     conn.send(head)
                     conn.send(body)
-                try:
-                    await conn.drain(write_s)
-                except TimeoutError as exc:
-                    raise WriteTimeout("upstream write timed out") from exc
+                if conn.writing_paused:  # (a coroutine call fewer in the usual case)
+                    try:
+                        await conn.drain(write_s)
+                    except TimeoutError as exc:
+                        raise WriteTimeout("upstream write timed out") from exc
                 try:
                     status, raw_headers = await conn.head(read_s, method == "HEAD")
                 except TimeoutError as exc:
@@ -264,8 +278,11 @@ class ConnectionPool:
         if self._closed or not conn.reusable:
             conn.close()
             return
-        idle = self._idle.setdefault(conn.key_hint or ("", "", 0), deque())
-        if len(idle) >= self._max_idle:
+        key = conn.key_hint or ("", "", 0)
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = deque()
+        elif len(idle) >= self._max_idle:
             conn.close()
             return
         conn.idle_since = time.monotonic()

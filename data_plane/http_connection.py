@@ -13,7 +13,7 @@ from typing import cast
 
 import httptools
 
-from data_plane import deadline
+from data_plane.lazy_timer import LazyTimer
 
 
 class ConnectionClosed(Exception):
@@ -37,10 +37,17 @@ class ClientConnection(asyncio.Protocol):
         self._head_waiter: asyncio.Future[None] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._waiting: asyncio.Future[None] | None = None
+        """The waiter `_timer` fails with TimeoutError when its deadline passes."""
+        self._timer = LazyTimer(self._loop, self._timed_out)
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._reading_paused = False
         self._headers: list[tuple[str, str]] = []
+        self._length = False
+        """The current answer has a Content-Length header."""
+        self._chunked = False
+        """The current answer has a Transfer-Encoding header."""
         self._status = 0
         self._interim = False
         self._has_head = False
@@ -83,6 +90,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._timer.cancel()
         if not self._done:
             self._fail(ConnectionClosed(str(exc) if exc else "connection closed by the upstream"))
         _wake(self._drain_waiter)
@@ -97,6 +105,11 @@ class ClientConnection(asyncio.Protocol):
     # -- httptools callbacks --
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name)
+        if size == 14 and name.lower() == b"content-length":
+            self._length = True
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            self._chunked = True
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
@@ -104,10 +117,11 @@ class ClientConnection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue / 103 Early Hints: the real answer follows
             self._headers = []
+            self._length = self._chunked = False
             return
         self._status = status
         self._has_head = True
-        framed = any(k.lower() in ("content-length", "transfer-encoding") for k, _ in self._headers)
+        framed = self._length or self._chunked
         self._until_eof = not framed and status not in (204, 304)
         _wake(self._head_waiter)
 
@@ -144,6 +158,7 @@ class ClientConnection(asyncio.Protocol):
     def begin(self) -> None:
         """Forget the previous answer: a new request is about to be sent."""
         self._headers = []
+        self._length = self._chunked = False
         self._status = 0
         self._has_head = False
         self._done = False
@@ -160,7 +175,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self._drain_waiter = self._loop.create_future()
         try:
-            await deadline.wait(self._loop, self._drain_waiter, timeout_s)
+            await self._wait(self._drain_waiter, timeout_s)
         finally:
             self._drain_waiter = None
         if self.closed and self._error is not None:
@@ -169,11 +184,14 @@ class ClientConnection(asyncio.Protocol):
     async def head(self, timeout_s: float, head_request: bool) -> tuple[int, list[tuple[str, str]]]:
         """Wait for the answer's status and headers."""
         if not self._has_head and self._error is None:
-            self._head_waiter = self._loop.create_future()
+            # `_wait` inlined: every request waits here.
+            fut = self._head_waiter = self._waiting = self._loop.create_future()
+            self._timer.arm(timeout_s)
             try:
-                await deadline.wait(self._loop, self._head_waiter, timeout_s)
+                await fut
             finally:
-                self._head_waiter = None
+                self._head_waiter = self._waiting = None
+                self._timer.disarm()
         if self._error is not None:
             raise self._error
         if head_request:
@@ -182,6 +200,30 @@ class ClientConnection(asyncio.Protocol):
             self._done = True
             self._keep_alive = False
         return self._status, self._headers
+
+    @property
+    def length_known(self) -> bool:
+        """The current answer came with a Content-Length (and no Transfer-Encoding)."""
+        return self._length and not self._chunked
+
+    def complete_body(self) -> bytes | None:
+        """The whole body if the answer is already complete (all of it received), else None
+        (then read it with `next_chunk`)."""
+        if not self._done or self._error is not None:
+            return None
+        chunks = self._chunks
+        if not chunks:
+            body = b""
+        elif len(chunks) == 1:
+            body = chunks.popleft()
+        else:
+            body = b"".join(chunks)
+            chunks.clear()
+        self._buffered = 0
+        if self._reading_paused and self._transport:
+            self._reading_paused = False
+            self._transport.resume_reading()
+        return body
 
     async def next_chunk(self, timeout_s: float) -> bytes | None:
         """The next piece of the body, or None at its end."""
@@ -192,7 +234,7 @@ class ClientConnection(asyncio.Protocol):
                 raise self._error
             self._body_waiter = self._loop.create_future()
             try:
-                await deadline.wait(self._loop, self._body_waiter, timeout_s)
+                await self._wait(self._body_waiter, timeout_s)
             finally:
                 self._body_waiter = None
         if len(self._chunks) == 1:
@@ -208,6 +250,21 @@ class ClientConnection(asyncio.Protocol):
             self._transport.resume_reading()
         return chunk
 
+    async def _wait(self, fut: asyncio.Future[None], timeout_s: float) -> None:
+        """Await `fut`; raises TimeoutError if it is not done within `timeout_s` seconds."""
+        self._waiting = fut
+        self._timer.arm(timeout_s)
+        try:
+            await fut
+        finally:
+            self._waiting = None
+            self._timer.disarm()
+
+    def _timed_out(self) -> None:
+        fut = self._waiting
+        if fut is not None and not fut.done():
+            fut.set_exception(TimeoutError())
+
     def _fail(self, exc: Exception) -> None:
         if self._error is None:
             self._error = exc
@@ -219,5 +276,6 @@ class ClientConnection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._timer.cancel()
         if self._transport is not None:
             self._transport.close()

@@ -77,6 +77,7 @@ class Exchange:
         "gone",
         "head_written",
         "headers",
+        "hosts",
         "http_version",
         "keep_alive",
         "method",
@@ -94,6 +95,8 @@ class Exchange:
         self.conn = conn
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.hosts = 0
+        """Host headers in the request (counted by `head_done`)."""
         self.method = "GET"
         self.http_version = "1.1"
         self.keep_alive = True
@@ -127,6 +130,8 @@ class Exchange:
                     self.content_length = int(value)
                 except ValueError:
                     self.reject = (400, "Bad request")
+            elif name == b"host":
+                self.hosts += 1
             elif name == b"expect" and value.lower() == b"100-continue":
                 self.expect_continue = True
 
@@ -258,9 +263,13 @@ class Exchange:
         conn = self.conn
         if not self.head_written:
             self.head_written = True
-            conn.write(
-                self._head(body, more) + (b"" if self.method == "HEAD" else self._frame(body))
-            )
+            head = self._head(body, more)
+            if self.method == "HEAD" or not body:
+                conn.write(head)
+            elif self.chunked:
+                conn.write(head + self._frame(body))
+            else:
+                conn.write(head + body)
         elif body and self.method != "HEAD":
             conn.write(self._frame(body))
         if not more:
@@ -279,12 +288,14 @@ class Exchange:
         lines = [status_line(self.status)]
         has_length = False
         for name, value in self.response_headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                has_length = True
-            elif lname in (b"transfer-encoding", b"connection"):
-                continue  # framing is the server's business
-            lines.append(b"%b: %b\r\n" % (name, value))
+            size = len(name)  # lower-case only the names that may be a framing header
+            if size == 14 or size == 17 or size == 10:
+                lname = name.lower()
+                if lname == b"content-length":
+                    has_length = True
+                elif lname == b"transfer-encoding" or lname == b"connection":
+                    continue  # framing is the server's business
+            lines += (name, b": ", value, b"\r\n")
         if self.status in _NO_BODY_STATUS:
             pass
         elif not has_length and not more:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httptools
 
 from data_plane.http_exchange import Exchange, canned
+from data_plane.lazy_timer import LazyTimer
 
 if TYPE_CHECKING:
     from data_plane.http_server import HttpServer
@@ -48,7 +49,7 @@ def refused_head(ex: Exchange) -> tuple[int, str] | None:
     and a request target that is neither a path, `*` (OPTIONS) nor a valid absolute URL."""
     if ex.http_version not in ("1.0", "1.1") or ex.method == "CONNECT":
         return _BAD_REQUEST
-    hosts = sum(1 for name, _ in ex.headers if name == b"host")
+    hosts = ex.hosts
     if hosts > 1 or (hosts == 0 and ex.http_version == "1.1"):
         return _BAD_REQUEST
     url = ex.url
@@ -68,6 +69,8 @@ class ServerConnection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.limits = server.limits
+        self.max_header_bytes = self.limits.max_header_bytes
+        self.max_headers = self.limits.max_headers
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client: tuple[str, int] | None = None
@@ -84,8 +87,11 @@ class ServerConnection(asyncio.Protocol):
         self.header_overflow = False
         self.halted = False
         """Parsing stopped for good (a refused or malformed request)."""
-        self.timer: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
+        self.timer = LazyTimer(self.loop, self._expire)
+        """The keep-alive / request head deadline (moved per request without touching the
+        event loop's timers)."""
+        self.linger_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --
 
@@ -102,7 +108,7 @@ class ServerConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.forget(self)
-        self._disarm()
+        self._cancel_timers()
         for ex in (self.active, self.parsing, *self.queue):
             if ex is not None:
                 ex.disconnected()
@@ -162,12 +168,10 @@ class ServerConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.parsing
         assert ex is not None
-        self.header_bytes += len(name) + len(value) + 4
-        ex.headers.append((name.lower(), value))
-        if (
-            self.header_bytes > self.limits.max_header_bytes
-            or len(ex.headers) > self.limits.max_headers
-        ):
+        headers = ex.headers
+        headers.append((name.lower(), value))
+        size = self.header_bytes = self.header_bytes + len(name) + len(value) + 4
+        if size > self.max_header_bytes or len(headers) > self.max_headers:
             self.header_overflow = True
             raise ValueError("headers over the limit")
 
@@ -298,25 +302,29 @@ class ServerConnection(asyncio.Protocol):
         self.transport.write_eof()
         self.resume_reading()
         self._disarm()
-        self.timer = self.loop.call_later(LINGER_S, self.close)
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
+        self.linger_timer = self.loop.call_later(LINGER_S, self.close)
 
     def close(self) -> None:
-        self._disarm()
+        self._cancel_timers()
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self.timer = self.loop.call_later(seconds, self._expire)
+        self.timer.arm(seconds)
 
     def _disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.timer.disarm()
+
+    def _cancel_timers(self) -> None:
+        self.timer.cancel()
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
+            self.linger_timer = None
 
     def _expire(self) -> None:
-        self.timer = None
         if self.parsing is not None and self.active is None:
             self.write(canned(408, "Request timeout"))
         self.close()

@@ -12,8 +12,8 @@ route+service, consumer, route, service, global.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.credentials import CredentialLookup
@@ -52,8 +52,47 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseLists:
+    """The instances of a run that implement each phase, in pipeline order, worked out once
+    (so the proxy need not test `phases` of every instance at every phase of every request)."""
+
+    access: tuple[Instance, ...]
+    header_filter: tuple[Instance, ...]
+    body_filter: tuple[Instance, ...]
+    log: tuple[Instance, ...]
+    retry: bool
+    """Some instance overrides the retry hook."""
+
+    @classmethod
+    def of(cls, instances: Sequence[Instance]) -> PhaseLists:
+        def having(phase: str) -> tuple[Instance, ...]:
+            return tuple(inst for inst in instances if phase in inst.phases)
+
+        return cls(
+            having("access"),
+            having("header_filter"),
+            having("body_filter"),
+            having("log"),
+            any("retry" in inst.phases for inst in instances),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     slots: tuple[Slot, ...]
+    fixed: tuple[Instance, ...] | None = field(init=False, default=None)
+    """When no slot has consumer-specific instances (the usual case): the instances every
+    request runs, in order (what `Slot.pick` gives whatever the consumer); else None."""
+    fixed_phases: PhaseLists | None = field(init=False, default=None)
+    """`PhaseLists.of(fixed)`, when `fixed` is set: valid for a request that collected every
+    instance of `fixed` (an exit in access still collects them all, as Kong does)."""
+
+    def __post_init__(self) -> None:
+        if any(slot.by_consumer for slot in self.slots):
+            return
+        fixed = tuple(slot.default for slot in self.slots if slot.default is not None)
+        object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "fixed_phases", PhaseLists.of(fixed))
 
 
 @dataclass(frozen=True, slots=True)

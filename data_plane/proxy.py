@@ -84,16 +84,25 @@ class ProxyApp:
         self._observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
             return
         started = time.perf_counter()
         ctx = _context(scope)
         runtime = self._holder.current
         try:
-            ctx.request.body = await _read_body(receive, self._max_body)
+            message = await receive()
+            body = message.get("body", b"")
+            if (
+                message["type"] == "http.request"
+                and not message.get("more_body", False)
+                and len(body) <= self._max_body
+            ):
+                ctx.request.body = body  # the usual case: the whole body in one message
+            else:
+                ctx.request.body = await _read_body(message, receive, self._max_body)
         except ClientGone:
             return  # nobody to answer; a truncated body must not go upstream
         except BodyTooLarge:
@@ -137,7 +146,7 @@ class ProxyApp:
                     if match.forwarded_prefix:
                         ctx.request.headers.set("X-Forwarded-Prefix", match.forwarded_prefix)
                     pipeline = runtime.plugins.by_route[match.route.id]
-            if exit_ is None:
+            if exit_ is None and pipeline.slots:
                 exit_ = await _run_access(pipeline, ctx, collected)
         except PluginRuntimeError as exc:
             log.error("plugin error (request %s): %s", ctx.request_id, exc)
@@ -233,15 +242,17 @@ class ProxyApp:
                 continue
             break
         try:
-            now = time.perf_counter()
-            ctx.latencies.upstream_ms = (now - proxy_done) * 1000
-            ctx.latencies.proxy_ms = (proxy_done - started) * 1000
+            upstream_ms = (time.perf_counter() - proxy_done) * 1000
+            proxy_ms = (proxy_done - started) * 1000
+            latencies = ctx.latencies
+            latencies.upstream_ms = upstream_ms
+            latencies.proxy_ms = proxy_ms
             # One pass over the upstream's headers: framing is ours, and so are the names the
             # proxy sets below (as `set` would, without rebuilding the list once per name).
             items = [(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_OWN]
             items += (
-                ("X-Kong-Upstream-Latency", str(int(ctx.latencies.upstream_ms))),
-                ("X-Kong-Proxy-Latency", str(int(ctx.latencies.proxy_ms))),
+                ("X-Kong-Upstream-Latency", str(int(upstream_ms))),
+                ("X-Kong-Proxy-Latency", str(int(proxy_ms))),
                 ("Via", VIA),
                 ("X-Kong-Request-Id", ctx.request_id),
             )
@@ -271,13 +282,24 @@ class ProxyApp:
                 return
             ctx.response = head
             filters: list[Instance] = []
+            # While the upstream's Content-Length goes to the client unchanged, a body already
+            # here goes in one message (the same bytes on the wire as streaming it).
+            whole = not len(ctx.response_headers)
             if collected:
                 filters = [i for i in collected if "body_filter" in i.phases]
                 for inst in collected:
                     if "header_filter" in inst.phases:
                         inst.handler.header_filter(ctx, head)
+                        whole = False
                 if filters:
                     head.headers.remove("Content-Length")
+                    whole = False
+            if whole:
+                body = response.complete_body()
+                if body is not None:
+                    await send(_start(head))
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    return
             await send(_start(head))
             async for chunk in response.chunks():
                 for inst in filters:
@@ -335,31 +357,37 @@ def _context(scope: Scope) -> RequestContext:
     headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
     host_header = headers.get("host") or ""
     host, _, port = host_header.partition(":")
-    server = scope.get("server") or ("", 0)
     client = scope.get("client") or ("", 0)
     raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
     raw_query = scope.get("query_string", b"").decode("latin-1")
+    method = scope["method"]
+    if port.isdigit():
+        port_number = int(port)
+    else:
+        server = scope.get("server") or ("", 0)
+        port_number = int(server[1] or 0)
+    # Positional arguments: the fields' order in gateway.context (a keyword call costs more).
     request = Request(
-        method=scope["method"],
-        scheme=scope.get("scheme", "http"),
-        host=host.lower(),
-        port=int(port) if port.isdigit() else int(server[1] or 0),
-        raw_path=raw_path,
-        path=normalize_path(raw_path),
-        raw_query=raw_query,
-        headers=headers,
-        body=b"",
-        client_ip=client[0],
-        http_version=scope.get("http_version", "1.1"),
+        method,
+        scope.get("scheme", "http"),
+        host.lower(),
+        port_number,
+        raw_path,
+        normalize_path(raw_path),
+        raw_query,
+        headers,
+        b"",
+        client[0],
+        scope.get("http_version", "1.1"),
     )
-    upstream = Upstream(method=request.method, query=raw_query)
-    return RequestContext(
-        request=request, upstream=upstream, request_id=f"{_random_bits(128):032x}"
-    )
+    upstream = Upstream()
+    upstream.method = method
+    upstream.query = raw_query
+    return RequestContext(request, upstream, f"{_random_bits(128):032x}")
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    message = await receive()
+async def _read_body(message: Message, receive: Receive, limit: int) -> bytes:
+    """The request body, `message` being the first message `receive` gave."""
     if message["type"] == "http.disconnect":
         raise ClientGone
     body: bytes = message.get("body", b"")

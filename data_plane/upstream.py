@@ -120,9 +120,9 @@ class UpstreamClient:
                     target,
                     headers,
                     body,
-                    connect_s=timeouts.connect_s,
-                    write_s=timeouts.write_s,
-                    read_s=timeouts.read_s,
+                    timeouts.connect_s,
+                    timeouts.write_s,
+                    timeouts.read_s,
                 )
             except ConnectError as exc:
                 if attempt >= retries:

@@ -19,7 +19,10 @@ ResponseSource = Literal["service", "exit", "error"]
 
 @dataclass(slots=True)
 class Request:
-    """The client's request as the proxy received it (headers excepted, see module doc)."""
+    """The client's request as the proxy received it (headers excepted, see module doc).
+
+    data_plane.proxy builds it with positional arguments (per request, a keyword call costs
+    more): keep the fields' order in step with `_context` there."""
 
     method: str
     scheme: str

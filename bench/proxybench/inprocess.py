@@ -40,6 +40,9 @@ class _Canned:
             ("Connection", "keep-alive"),
         ]
 
+    def complete_body(self) -> bytes | None:
+        return nginx.COMPLETION.encode()  # as a small answer arriving with its head
+
     async def read(self) -> bytes:
         return nginx.COMPLETION.encode()
 

@@ -34,6 +34,9 @@ class _AiohttpResponse:
         self.status = response.status
         self.headers = list(response.headers.items())
 
+    def complete_body(self) -> bytes | None:
+        return None  # read() or chunks() then, as aiohttp has it
+
     async def read(self) -> bytes:
         return await self._response.read()
 

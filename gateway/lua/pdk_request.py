@@ -88,7 +88,8 @@ class RequestApi:
         return {prefix + n.encode(): getattr(self, n) for n in names}
 
     def get_header(self, name: object = None) -> bytes | None:
-        value = find_header(self._b.ctx.request.headers, text_arg(name, "header name"))
+        wanted = name.decode("latin-1") if type(name) is bytes else text_arg(name, "header name")
+        value = find_header(self._b.ctx.request.headers, wanted)
         return None if value is None else to_wire(value)
 
     def get_headers(self, max_headers: object = None) -> tuple[Any, bytes | None]:

@@ -87,6 +87,11 @@ class RunResult:
     """The Lua function the chunk returned, if any (Kong's "chunk returns a handler" style)."""
 
 
+_FINISHED = RunResult(exited=False)
+_EXITED_RESULT = RunResult(exited=True)
+# Shared, immutable: the two results of almost every call, not rebuilt per call.
+
+
 def _deny_attribute(obj: object, name: object, is_setting: bool) -> str:
     raise AttributeError("access to Python attributes is not allowed in the sandbox")
 
@@ -175,9 +180,9 @@ class LuaSandbox:
         if slow:
             self.went_slow = True
         if status == _OK:
-            return RunResult(exited=False, returned_function=detail)
+            return _FINISHED if detail is None else RunResult(False, detail)
         if status == _EXITED:
-            return RunResult(exited=True)
+            return _EXITED_RESULT
         if status in (_LIMITED, _NO_MEMORY):
             raise LuaLimitError(_text(detail))
         if status == _MOVED:

@@ -271,6 +271,24 @@ async def test_read_timeout_waiting_for_the_head() -> None:
     assert 0.15 < time.monotonic() - started < 1.5
 
 
+async def test_shorter_read_timeout_on_a_reused_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await read_request(reader)
+        await asyncio.sleep(5)  # the second answer never comes
+
+    async with serving(handler) as server:
+        pool = ConnectionPool()
+        assert await get(pool, server.port, read_s=30) == (200, b"ok")
+        started = time.monotonic()
+        with pytest.raises(ReadTimeout):
+            await get(pool, server.port, read_s=0.2)
+        pool.close()
+    assert server.connections == 1
+    assert 0.15 < time.monotonic() - started < 1.5
+
+
 async def test_read_timeout_between_body_chunks() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

@@ -312,6 +312,35 @@ async def test_idle_keep_alive_connection_is_closed() -> None:
     assert time.monotonic() - started < 1.5
 
 
+async def test_keep_alive_deadline_counts_from_the_last_answer() -> None:
+    async with serving(Echo(), Limits(keepalive_s=0.5)) as (_, port):
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_response(reader)
+        await asyncio.sleep(0.35)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # within the first deadline
+        status, _, _ = await read_response(reader)
+        answered = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        closed = time.monotonic() - answered
+        writer.close()
+    assert status == 200
+    assert 0.35 < closed < 1.5  # the idle time restarted with the second answer
+
+
+async def test_head_deadline_shorter_than_the_keep_alive_one_still_applies() -> None:
+    async with serving(Echo(), Limits(keepalive_s=30, header_timeout_s=0.2)) as (_, port):
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_response(reader)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a next head, never finished
+        started = time.monotonic()
+        status, _, _ = await read_response(reader)
+        writer.close()
+    assert status == 408
+    assert time.monotonic() - started < 1.5
+
+
 async def test_slow_head_is_408() -> None:
     async with serving(Echo(), Limits(header_timeout_s=0.2)) as (_, port):
         reader, writer = await connect(port)

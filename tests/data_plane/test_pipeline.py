@@ -128,3 +128,54 @@ def test_disabled_plugins_are_ignored_and_unknown_ones_reject_the_snapshot() -> 
         compiled(PluginEntity(name="nope", config={}))
     with pytest.raises(PluginBuildError, match="key-auth"):
         compiled(PluginEntity(name="key-auth", config={"unknown": 1}))
+
+
+class LogHandler(Handler):
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    async def log(self, ctx: Any) -> None:
+        return None
+
+
+def test_fixed_run_lists_each_phase_once_per_snapshot() -> None:
+    registry = {**REGISTRY, "logger": _log_plugin()}
+    snap = Snapshot.create(
+        1,
+        (SERVICE,),
+        (ROUTE, OTHER),
+        (
+            plugin("key-auth", "route", route=ROUTE.id),
+            plugin("pre-function", "global"),
+            PluginEntity(name="logger", config={"tag": "g"}, route=Ref(id=ROUTE.id)),
+        ),
+    )
+    pipeline = compile_plugins(snap, registry, InMemoryCredentials()).by_route[ROUTE.id]
+    assert pipeline.fixed is not None and pipeline.fixed_phases is not None
+    # What every request runs: the slots' picks, in order, whatever the consumer.
+    assert [i.name for i in pipeline.fixed] == [n for n, _ in tags(pipeline, "anyone")]
+    assert [i.name for i in pipeline.fixed_phases.access] == ["pre-function", "key-auth"]
+    assert [i.name for i in pipeline.fixed_phases.log] == ["logger"]
+    assert pipeline.fixed_phases.header_filter == pipeline.fixed_phases.body_filter == ()
+    assert pipeline.fixed_phases.retry is False
+
+
+def test_no_fixed_run_when_a_consumer_changes_the_picks() -> None:
+    c = compiled(
+        plugin("key-auth", "route", route=ROUTE.id),
+        plugin("rate-limiting", "alice", consumer="alice-id"),
+    )
+    assert c.by_route[ROUTE.id].fixed is None
+    assert c.by_route[ROUTE.id].fixed_phases is None
+
+
+def _log_plugin() -> Plugin[TagConfig]:
+    class _Logger(Plugin[TagConfig]):
+        name = "logger"
+        priority = 5
+        config_model = TagConfig
+
+        def build(self, config: TagConfig, deps: BuildContext) -> Handler:
+            return LogHandler(config.tag)
+
+    return _Logger()

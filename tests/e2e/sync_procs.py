@@ -169,19 +169,23 @@ class Cluster:
     database_url: str
     procs: list[Proc] = field(default_factory=list)
 
-    def control_plane(self, name: str = "cp") -> ControlPlane:
+    def control_plane(
+        self, name: str = "cp", *, env: Mapping[str, str] | None = None
+    ) -> ControlPlane:
+        """A started, ready control plane; `env`: more settings (LOCKGATE_REDIS_URL...)."""
         admin, ui, cluster = free_port(), free_port(), free_port()
-        env = base_env(self.data_dir)
-        env.update(
+        cp_env = base_env(self.data_dir)
+        cp_env.update(
             LOCKGATE_DATABASE_URL=self.database_url,
             LOCKGATE_ADMIN_LISTEN=f"127.0.0.1:{admin}",
             LOCKGATE_UI_LISTEN=f"127.0.0.1:{ui}",
             LOCKGATE_CLUSTER_LISTEN=f"127.0.0.1:{cluster}",
         )
+        cp_env.update(env or {})
         cp = ControlPlane(
             name,
             [sys.executable, "-m", "lockgate", "control-plane"],
-            env,
+            cp_env,
             self.root / f"{name}.log",
             admin_port=admin,
             cluster_port=cluster,

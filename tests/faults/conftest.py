@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.sync_procs import Cluster
+from tests.e2e.sync_procs import Cluster, cluster_at
 from tests.fakes.openai_server import FakeOpenAI
-from tests.faults.cluster import UPSTREAM_KEY
+from tests.faults.walkthrough import UPSTREAM_KEY
 
 
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
-    """The walkthrough's model: a fake OpenAI that wants the upstream key."""
+    """The walkthrough's model, in this process (tests look at what reached it): a fake
+    OpenAI that wants the upstream key."""
     with FakeOpenAI(api_key=UPSTREAM_KEY) as server:
         yield server
 
@@ -23,9 +24,5 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """Processes on free loopback ports, on a SQLite database in `tmp_path`."""
-    data_dir = tmp_path / "data"
-    procs = Cluster(tmp_path, data_dir, f"sqlite:///{data_dir / 'lockgate.db'}")
-    try:
+    with cluster_at(tmp_path) as procs:
         yield procs
-    finally:
-        print(procs.close())

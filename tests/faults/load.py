@@ -195,3 +195,19 @@ class SteadyLoad:
                 self.report.latencies_ms.append((now - started) * 1000)
             else:
                 self.report.failures.append(Failure(now - self._started, url, outcome))
+
+
+def figures(name: str, report: LoadReport, **facts: float | int | str) -> str:
+    """One line with the load's counts and the fault's recovery facts, printed for the record
+    (`pytest -s tests/faults` shows them; docs/security.md quotes them)."""
+    extra = ", ".join(
+        f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in facts.items()
+    )
+    line = (
+        f"FAULT {name}: sent {report.sent}, ok {report.ok}, failed {report.failed}, "
+        f"retried {report.retried}, p99 {report.percentile_ms(0.99):.0f} ms"
+        + (f"; {extra}" if extra else "")
+    )
+    print(line)
+    return line

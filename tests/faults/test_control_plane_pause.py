@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.sync_procs import Cluster
+from tests.e2e.sync_procs import Cluster, cluster_at
 from tests.fakes.openai_server import FakeOpenAI
-from tests.faults.cluster import Planes, chat, elapsed, figures, walkthrough_load
+from tests.faults.load import figures
+from tests.faults.planes import Planes, elapsed
+from tests.faults.walkthrough import CONSUMER_KEY, walkthrough_load
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +31,8 @@ TIMEOUT_S = 3 * HEARTBEAT_S
 
 @pytest.fixture
 def shared_db_cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
-    procs = Cluster(tmp_path, tmp_path / "data", postgres_url)
-    try:
+    with cluster_at(tmp_path, postgres_url) as procs:
         yield procs
-    finally:
-        print(procs.close())
 
 
 def test_sigstop_control_plane_past_the_heartbeat_timeout(
@@ -64,7 +63,7 @@ def test_sigstop_control_plane_past_the_heartbeat_timeout(
             # Changes keep flowing, through B, while A is frozen.
             route, changed = planes.add_route("while-frozen", cp=b)
             elapsed(lambda: planes.in_sync(b, changed), 20, "the change via B", b, *planes.nodes)
-            assert [chat(url, f"{route}/chat/completions") for url in planes.urls] == [200, 200]
+            assert planes.chat_statuses(CONSUMER_KEY, route) == [200, 200]
             time.sleep(max(0.0, TIMEOUT_S + HEARTBEAT_S - (time.monotonic() - paused_at)))
             paused_s = time.monotonic() - paused_at
             ok_while_paused = load.report.ok - ok_at_pause
@@ -118,6 +117,5 @@ def test_sigstop_control_plane_past_the_heartbeat_timeout(
     assert {r["sync_status"] for r in rows.values()} == {"in_sync"}
     assert {r["config_hash"] for r in rows.values()} == {after}
     assert all(r["connected_at"] >= int(paused_wall) for r in rows.values())  # new streams
-    for url in planes.urls:
-        assert chat(url, f"{route_after}/chat/completions") == 200
-        assert chat(url, f"{route}/chat/completions") == 200
+    assert planes.chat_statuses(CONSUMER_KEY, route_after) == [200, 200]
+    assert planes.chat_statuses(CONSUMER_KEY, route) == [200, 200]

@@ -15,15 +15,10 @@ import pytest
 from tests.control_plane.port_block import free_port_block
 from tests.e2e.test_scale import proxy_connections
 from tests.fakes.openai_server import FakeOpenAI
-from tests.faults.cluster import (
-    LockgateUp,
-    Supervised,
-    chat,
-    deck_sync,
-    elapsed,
-    figures,
-    walkthrough_load,
-)
+from tests.faults.load import figures
+from tests.faults.planes import elapsed
+from tests.faults.supervised import LockgateUp, Supervised
+from tests.faults.walkthrough import chat, deck_sync, walkthrough_load
 
 pytestmark = pytest.mark.e2e
 

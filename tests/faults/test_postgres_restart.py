@@ -25,17 +25,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.sync_procs import HEADERS
-from tests.faults.load import SteadyLoad
-from tests.faults.services import (
-    CHAT_BODY,
-    CHAT_PATH,
-    Gateway,
-    bearer,
-    fake_openai_process,
-    gateway,
-)
-from tests.services.postgres import PostgresServer
+from tests.e2e.sync_procs import HEADERS, cluster_at
+from tests.fakes.openai_server import FakeOpenAI
+from tests.faults.planes import Planes
+from tests.faults.walkthrough import walkthrough_load
+from tests.services.postgres import PostgresServer, running_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -116,40 +110,28 @@ class AdminWriter:
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test alone (the session's one is shared)."""
-    server = PostgresServer.start()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def pg_gateway(tmp_path: Path, own_postgres: PostgresServer) -> Iterator[Gateway]:
-    url = own_postgres.url(own_postgres.create_database())
-    with (
-        fake_openai_process(tmp_path / "fake.log") as upstream,
-        gateway(tmp_path, url, upstream) as gw,
-    ):
-        yield gw
+def pg_planes(
+    tmp_path: Path, own_postgres: PostgresServer, fake_openai: FakeOpenAI
+) -> Iterator[Planes]:
+    with cluster_at(tmp_path, own_postgres.url(own_postgres.create_database())) as procs:
+        yield Planes.start(procs, fake_openai.url)
 
 
 def test_postgres_restart_loses_no_acknowledged_write(
-    pg_gateway: Gateway, own_postgres: PostgresServer
+    pg_planes: Planes, own_postgres: PostgresServer
 ) -> None:
-    gw = pg_gateway
-    gw.add_consumer("client", "client-key")
-    assert gw.chat_statuses("client-key") == [200, 200]
-    cp_pid = gw.control.proc.pid if gw.control.proc else 0
+    planes = pg_planes
+    planes.add_consumer("client", "client-key")
+    assert planes.chat_statuses("client-key") == [200, 200]
+    cp_pid = planes.cp.proc.pid if planes.cp.proc else 0
     origin = time.monotonic()
-    writer = AdminWriter(gw.control.admin_url, origin)
-    load = SteadyLoad(
-        gw.proxies(),
-        path=CHAT_PATH,
-        method="POST",
-        headers=bearer("client-key"),
-        body=CHAT_BODY,
-        rate_per_s=LOAD_RATE,
-    )
+    writer = AdminWriter(planes.cp.admin_url, origin)
+    load = walkthrough_load(planes.urls, rate_per_s=LOAD_RATE, key="client-key")
     with load:
         writer.start()
         try:
@@ -165,7 +147,7 @@ def test_postgres_restart_loses_no_acknowledged_write(
             while not [w for w in writer.acknowledged() if w.started_s > up_at]:
                 assert time.monotonic() < deadline, (
                     f"no write acknowledged {RECOVERY_BOUND_S} s after the restart: "
-                    f"{writer.writes[-3:]}\n{gw.close()}"
+                    f"{writer.writes[-3:]}"
                 )
                 time.sleep(0.05)
             recovered_at = min(
@@ -202,22 +184,23 @@ def test_postgres_restart_loses_no_acknowledged_write(
     for write in acked:
         kind, name = write.what.split()
         if kind == "consumer":
-            found = gw.api("GET", f"/consumers/{name}").status_code == 200
+            found = planes.cp.api("GET", f"/consumers/{name}").status_code == 200
         else:  # stored under its consumer, and it opens the route on both data planes
-            keys = gw.api("GET", f"/consumers/{name}/key-auth").json()["data"]
+            keys = planes.cp.api("GET", f"/consumers/{name}/key-auth").json()["data"]
             found = [k["id"] for k in keys] == [json.loads(write.body)["id"]]
-            found = found and gw.chat_statuses(f"{name}-key") == [200, 200]
+            found = found and planes.chat_statuses(f"{name}-key") == [200, 200]
         if not found:
             lost.append(write)
     assert not lost, lost
     print(f"lost: {len(lost)} of {len(acked)} acknowledged writes")
 
     # The same control plane recovered; a new config write and a new key reach both planes.
-    assert gw.control.alive() and gw.control.proc is not None
-    assert gw.control.proc.pid == cp_pid
-    gw.add_llm_route("after", "/after")
-    gw.add_consumer("after", "after-key")
-    assert gw.chat_statuses("after-key", "/after") == [200, 200]
+    assert planes.cp.alive() and planes.cp.proc is not None
+    assert planes.cp.proc.pid == cp_pid
+    route, _ = planes.add_route("after")
+    planes.wait_in_sync()
+    planes.add_consumer("after", "after-key")
+    assert planes.chat_statuses("after-key", route) == [200, 200]
     # A key whose creation was refused does not open anything.
     refused_key = next(w.what.split()[1] for w in refused if w.what.startswith("consumer"))
-    assert gw.chat_statuses(f"{refused_key}-key") == [401, 401]
+    assert planes.chat_statuses(f"{refused_key}-key") == [401, 401]

@@ -12,21 +12,14 @@ wrong keys still get 401.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.load import SteadyLoad
-from tests.faults.services import (
-    CHAT_BODY,
-    CHAT_PATH,
-    Gateway,
-    KeyRing,
-    fake_openai_process,
-    gateway,
-)
+from tests.e2e.sync_procs import Cluster
+from tests.fakes.openai_server import FakeOpenAI
+from tests.faults.planes import Planes
+from tests.faults.walkthrough import KeyRing, walkthrough_load
 
 if TYPE_CHECKING:  # imported by pytest_plugins, so that pytest can rewrite its asserts
     from tests.services.redis import RedisServer
@@ -41,47 +34,25 @@ DOWN_S = 6.0
 """How long Redis stays down (the new keys are created in the first part of it)."""
 
 
-@pytest.fixture
-def redis_gateway(tmp_path: Path, redis_server: RedisServer) -> Iterator[Gateway]:
-    data = tmp_path / "data"
-    with (
-        fake_openai_process(tmp_path / "fake.log") as upstream,
-        gateway(tmp_path, f"sqlite:///{data / 'lockgate.db'}", upstream, redis_url=redis_server.url)
-        as gw,
-    ):  # fmt: skip
-        yield gw
-
-
-def wait_ok(load: SteadyLoad, count: int) -> None:
-    load.wait_requests(count, timeout_s=30)
-
-
 def test_redis_outage_under_load_no_5xx_for_valid_keys(
-    redis_gateway: Gateway, redis_server: RedisServer
+    cluster: Cluster, fake_openai: FakeOpenAI, redis_server: RedisServer
 ) -> None:
-    gw = redis_gateway
+    planes = Planes.start(cluster, fake_openai.url, redis_url=redis_server.url)
     keys = [f"before-{n}-secret" for n in range(KEYS_BEFORE)]
     cold = [f"cold-{n}-secret" for n in range(KEYS_COLD)]  # in Redis, in no data plane's L1
     for n, key in enumerate(keys):
-        gw.add_consumer(f"before-{n}", key)
+        planes.add_consumer(f"before-{n}", key)
     for n, key in enumerate(cold):
-        gw.add_consumer(f"cold-{n}", key)
+        planes.add_consumer(f"cold-{n}", key)
     deadline = time.monotonic() + 10
     while redis_server.dbsize() < KEYS_BEFORE + KEYS_COLD:  # written through by the CP
         assert time.monotonic() < deadline, "the control plane did not write keys to Redis"
         time.sleep(0.05)
     ring = KeyRing(keys)
-    load = SteadyLoad(
-        gw.proxies(),
-        path=CHAT_PATH,
-        method="POST",
-        body=CHAT_BODY,
-        rate_per_s=LOAD_RATE,
-        headers_for=ring.headers_for,
-    )
+    load = walkthrough_load(planes.urls, rate_per_s=LOAD_RATE, headers_for=ring.headers_for)
     load_started = time.monotonic()
     with load:
-        wait_ok(load, 2 * KEYS_BEFORE)
+        load.wait_requests(2 * KEYS_BEFORE)
         before = load.report.sent
         started = time.monotonic()
         down_at = started - load_started
@@ -91,22 +62,22 @@ def test_redis_outage_under_load_no_5xx_for_valid_keys(
                 ring.add(key)
             for n in range(KEYS_DURING):
                 key = f"during-{n}-secret"
-                gw.add_consumer(f"during-{n}", key)  # never in Redis nor in any L1
+                planes.add_consumer(f"during-{n}", key)  # never in Redis nor in any L1
                 ring.add(key)
-            wait_ok(load, 2 * (KEYS_BEFORE + KEYS_COLD + KEYS_DURING))
+            load.wait_requests(2 * (KEYS_BEFORE + KEYS_COLD + KEYS_DURING))
             for n in range(KEYS_DURING):
-                assert gw.chat_statuses(f"during-{n}-secret") == [200, 200]
-            assert gw.chat_statuses("wrong-secret") == [401, 401]
+                assert planes.chat_statuses(f"during-{n}-secret") == [200, 200]
+            assert planes.chat_statuses("wrong-secret") == [401, 401]
             time.sleep(max(0.0, DOWN_S - (time.monotonic() - started)))
         finally:
             redis_server.start()
         during = load.report.sent - before
         down_s = time.monotonic() - started
         # Back, empty: new keys are written through again and old ones keep working.
-        gw.add_consumer("after", "after-secret")
+        planes.add_consumer("after", "after-secret")
         ring.add("after-secret")
-        assert gw.chat_statuses("after-secret") == [200, 200]
-        wait_ok(load, 2 * len(ring))
+        assert planes.chat_statuses("after-secret") == [200, 200]
+        load.wait_requests(2 * len(ring))
     report = load.report
     print(
         f"\nload: {report.summary()}\nRedis down {down_s:.1f} s from {down_at:.1f} s; "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.services import run_soak, soak_checks
+from tests.faults.soak import run_soak, soak_checks
 
 pytestmark = pytest.mark.e2e
 

@@ -20,13 +20,13 @@ from urllib.parse import parse_qsl, quote_plus
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.context import ConsumerInfo, CredentialInfo, Exit, Request, RequestContext, Upstream
+from gateway.context import ConsumerInfo, CredentialInfo, Exit, RequestContext
 from gateway.credentials import CredentialMatch, InMemoryCredentials
 from gateway.entities import Plugin as PluginEntity
-from gateway.headers import Headers
 from gateway.plugins.base import BuildContext
 from gateway.plugins.key_auth import PLUGIN
 from gateway.snapshot import Snapshot
+from tests.gateway.plugins.test_key_auth import make_ctx
 from tests.property.bounded import bounded
 
 KEY = "k +/ü&=1"
@@ -210,20 +210,7 @@ def _run(case: _Case) -> tuple[Exit | None, RequestContext]:
     content_type = case.content_type()
     if content_type is not None:
         headers.append(("Content-Type", content_type))
-    query = case.query()
-    request = Request(
-        method="POST",
-        scheme="http",
-        host="proxy.test",
-        port=8000,
-        raw_path="/",
-        path="/",
-        raw_query=query,
-        headers=Headers(headers),
-        body=case.body(),
-        client_ip="127.0.0.1",
-    )
-    ctx = RequestContext(request, Upstream(query=query, method="POST"), request_id="req-1")
+    ctx = make_ctx(headers, case.query(), case.body(), method="POST")
     return asyncio.run(handler.access(ctx)), ctx
 
 

@@ -29,7 +29,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import yaml
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -54,11 +53,10 @@ from data_plane.metrics import DataPlaneMetrics
 from data_plane.proxy import ProxyApp
 from data_plane.runtime import RuntimeHolder, compile_runtime
 from data_plane.upstream import UpstreamClient
-from gateway.credentials import CredentialMatch
 from gateway.plugins import registry
 from tests.control_plane.ui.conftest import PASSWORD, Browser, FakeLocalNodes
-from tests.e2e.test_walkthrough import DECK_FILE
 from tests.fakes.openai_server import FakeOpenAI
+from tests.security.walkthrough_config import StoreCredentials, walkthrough_document
 
 PROVIDER_KEY = "sk-lockgate-provider-5f3a9c1e7b2d4068"
 CONSUMER_KEY = "ck-lockgate-consumer-7c41e09b"
@@ -107,25 +105,6 @@ class Reply(Protocol):
 def assert_response_hidden(where: str, response: Reply) -> None:
     assert_hidden(f"{where} body", response.text)
     assert_hidden(f"{where} headers", "\n".join(f"{k}: {v}" for k, v in response.headers.items()))
-
-
-class StoreCredentials:
-    """The data plane's credential lookup, answered by the control plane's store directly."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def lookup(self, key_hash: str) -> CredentialMatch | None:
-        return await asyncio.to_thread(self._store.lookup_credential, key_hash)
-
-
-def _document(upstream: str) -> dict[str, Any]:
-    text = DECK_FILE.format(upstream=upstream)
-    text = text.replace('${{ env "DECK_OPENAI_API_KEY" }}', PROVIDER_KEY)
-    text = text.replace("my-consumer-key", CONSUMER_KEY)
-    document: dict[str, Any] = yaml.safe_load(text)
-    assert CONSUMER_KEY in text and PROVIDER_KEY in text
-    return document
 
 
 @dataclass
@@ -201,7 +180,9 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         FakeOpenAI(api_key=PROVIDER_KEY) as upstream,
         TestClient(admin_app, headers={"Kong-Admin-Token": TOKEN}) as admin_api,
     ):
-        applied = admin_api.post("/config", json=_document(upstream.url))
+        applied = admin_api.post(
+            "/config", json=walkthrough_document(upstream.url, PROVIDER_KEY, CONSUMER_KEY)
+        )
         assert applied.status_code in (200, 201), applied.text
 
         window = MinuteWindow()

@@ -10,44 +10,21 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from control_plane.admin.app import create_admin_app
 from control_plane.store import Store, open_store
-from gateway.credentials import CredentialMatch
 from gateway.plugins import registry
 from tests.data_plane.proxy_harness import proxy_client
-from tests.e2e.test_walkthrough import DECK_FILE
 from tests.fakes.openai_server import FakeOpenAI
+from tests.security.walkthrough_config import StoreCredentials, walkthrough_document
 
 CONSUMER_KEY = "my-consumer-key"  # as in the walkthrough's decK file
 PROVIDER_KEY = "sk-provider-security-0123456789abcdef"
 TOKEN = "admin-token-for-security-tests"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-
-
-class StoreCredentials:
-    """The data plane's credential lookup, answered by the control plane's store directly."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def lookup(self, key_hash: str) -> CredentialMatch | None:
-        return await asyncio.to_thread(self._store.lookup_credential, key_hash)
-
-
-def _document(upstream: str) -> dict[str, Any]:
-    # The decK file's `${{ env "DECK_OPENAI_API_KEY" }}` is what `lockgate deck` substitutes.
-    text = DECK_FILE.format(upstream=upstream).replace(
-        '${{ env "DECK_OPENAI_API_KEY" }}', PROVIDER_KEY
-    )
-    document: dict[str, Any] = yaml.safe_load(text)
-    assert CONSUMER_KEY in text and PROVIDER_KEY in text
-    return document
 
 
 @pytest.fixture
@@ -69,7 +46,7 @@ def test_keys_never_appear_in_logs_dumps_key_auths_or_audit(
     app = create_admin_app(store, TOKEN, lambda e: None)
     with FakeOpenAI(api_key=PROVIDER_KEY) as upstream:
         with TestClient(app, headers={"Kong-Admin-Token": TOKEN}) as admin:
-            applied = admin.post("/config", json=_document(upstream.url))
+            applied = admin.post("/config", json=walkthrough_document(upstream.url, PROVIDER_KEY))
             assert applied.status_code in (200, 201), applied.text
             _assert_hidden("the POST /config report", applied.text)
 

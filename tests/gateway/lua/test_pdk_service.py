@@ -49,10 +49,29 @@ def test_set_host_header_also_sets_upstream_host() -> None:
     assert ctx.request.headers.get("host") == "internal.example"
 
 
+def test_set_header_keeps_any_byte_and_any_case_of_host() -> None:
+    ctx = make_ctx(headers=[("Host", "api.example.com")])
+    run_lua(
+        'kong.service.request.set_header("host", "internal.example")'
+        ' kong.service.request.set_header("X-Bytes", "caf\\xc3\\xa9 \\xff")',
+        ctx,
+    )
+    assert ctx.upstream.host_header == "internal.example"
+    assert ctx.request.headers.items() == [
+        ("host", "internal.example"),
+        ("X-Bytes", "caf\xc3\xa9 \xff"),  # the wire bytes, latin-1 decoded
+    ]
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [
         ('kong.service.request.set_header("X-A", "a\\r\\nX-Injected: 1")', "line break"),
+        ('kong.service.request.set_header("X-A", "a\\nb")', "line break"),
+        ('kong.service.request.set_header("X-A", "a\\rb")', "line break"),
+        ('kong.service.request.set_header("X-A: b", "v")', "invalid header name"),
+        ('kong.service.request.set_header("X-A\\r\\nX-B", "v")', "invalid header name"),
+        ('kong.service.request.set_header("", "v")', "invalid header name"),
         ('kong.service.request.set_header("X-A", nil)', 'invalid header value for "X-A"'),
         ("kong.service.request.set_header(nil, 'v')", "header name must be a string"),
         ('kong.service.request.set_path("no-slash")', "path must start with /"),

@@ -126,6 +126,8 @@ def test_limits_stop_the_chunk_and_the_runtime_stays_usable(code: str) -> None:
         "local s = ('x'):rep(1024 * 1024)"
         " while true do kong.service.request.add_header('x', s) end",
         "local s = ('x'):rep(1024 * 1024) while true do kong.response.add_header('x', s) end",
+        "local s = ('x'):rep(1024 * 1024) local i = 0"
+        " while true do i = i + 1 kong.service.request.set_header('x' .. i, s) end",
         "local s = ('x'):rep(1024 * 1024) while true do ngx.say(s) end",
         "local s = ('x'):rep(1024 * 1024) local i = 0"
         " while true do i = i + 1 kong.ctx.shared[i] = s end",
