@@ -63,6 +63,21 @@ def refused_head(ex: Exchange) -> tuple[int, str] | None:
     return None
 
 
+def origin_form(ex: Exchange) -> None:
+    """An absolute-form target (`GET http://host:port/path?q HTTP/1.1`): the target's authority
+    replaces the Host header and the request continues with its path and query, so it is
+    routed by the host it names (RFC 9112 §3.2.2; what nginx does)."""
+    parts = httptools.parse_url(ex.url)
+    path = parts.path or b"/"
+    ex.url = path + b"?" + parts.query if parts.query is not None else path
+    host = b"[%s]" % parts.host if b":" in parts.host else parts.host
+    if parts.port is not None:
+        host += b":%d" % parts.port
+    ex.headers = [(n, host if n == b"host" else v) for n, v in ex.headers]
+    if not ex.hosts:
+        ex.headers.append((b"host", host))
+
+
 class ServerConnection(asyncio.Protocol):
     """Protocol state of one accepted connection."""
 
@@ -186,6 +201,8 @@ class ServerConnection(asyncio.Protocol):
         )
         if ex.reject is None:
             ex.reject = refused_head(ex)
+            if ex.reject is None and ex.url[:1] not in (b"/", b"*"):
+                origin_form(ex)
         if ex.reject is None and ex.content_length > self.limits.max_body:
             ex.reject = (413, "Request size limit exceeded")
         if ex.reject is not None:

@@ -36,7 +36,14 @@ class Echo:
             if not message.get("more_body"):
                 break
         body = b"".join(parts)
-        self.calls.append({"path": scope["path"], "headers": scope["headers"], "body": body})
+        self.calls.append(
+            {
+                "path": scope["path"],
+                "query_string": scope["query_string"],
+                "headers": scope["headers"],
+                "body": body,
+            }
+        )
         out = b"%s %s %s" % (scope["method"].encode(), scope["raw_path"], body)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"1")]})
         await send({"type": "http.response.body", "body": out})
@@ -299,6 +306,31 @@ async def test_malformed_request_is_400(raw: bytes) -> None:
         writer.close()
     assert status == 400
     assert headers["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query", "host"),
+    [
+        (b"http://api.example:8080/v1/chat?x=1", "/v1/chat", b"x=1", b"api.example:8080"),
+        (b"http://api.example", "/", b"", b"api.example"),
+        (b"http://[::1]:81/x", "/x", b"", b"[::1]:81"),
+    ],
+)
+async def test_absolute_form_target_is_routed_by_its_authority(
+    target: bytes, path: str, query: bytes, host: bytes
+) -> None:
+    app = Echo()
+    async with serving(app) as (_, port):
+        reader, writer = await connect(port)
+        writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: wrong.example\r\n\r\n")
+        status, _, body = await read_response(reader)
+        writer.close()
+    assert status == 200
+    assert body == b"GET " + path.encode() + b" "
+    [call] = app.calls
+    assert call["path"] == path
+    assert call["query_string"] == query
+    assert [v for n, v in call["headers"] if n == b"host"] == [host]
 
 
 async def test_idle_keep_alive_connection_is_closed() -> None:
