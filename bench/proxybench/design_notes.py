@@ -38,66 +38,81 @@ DECISIONS = [
     "plugins 17.7 -> 16.4 µs |",
     "| streaming | chunks already received from the upstream go downstream as one write | "
     "fewer writes when the client or the proxy falls behind; tokens/s in the Streaming table |",
-    "| JSON | orjson measured (line under the Choices table) but not applied: the JSON of the "
-    "pipeline lives in `gateway/llm` and `gateway/plugins` (another issue's files; change "
-    "request in the report) | - |",
-    "| per-snapshot precomputation | the router and pipelines were already compiled per "
-    "snapshot; the remaining per-request plugin work is in the plugins (see below) | - |",
+    "| JSON (session 3) | orjson (`gateway/llm/json_codec.py`, stdlib fallback for NaN, lone "
+    "surrogates, a BOM) for the client body, the provider body, the answer check and streamed "
+    "events; a per-target `UpstreamPlan` (URL, Host, auth header, fixed headers) and merged "
+    "`model.options` computed once per snapshot | ai-proxy-advanced's handler 30 -> 14 µs; "
+    "in-process pipeline 82.5 -> 65.1 µs |",
+    "| headers (session 3) | `gateway/headers.py` keeps each lower-cased name beside its pair "
+    "(computed once, on first lookup), in-place set/remove, bulk `set_many`/`remove_many`/"
+    "`items_except`; key-auth removes credential headers and sets consumer headers in one pass "
+    "| `str.lower` calls per pipeline request 157 -> 43; pipeline -6 %, key-auth -9 %, "
+    "no plugins -5 % (in-process) |",
+    "| Lua PDK (session 3) | inline fast path for `kong.service.request.set_header` with two "
+    "plain strings (byte checks instead of `in` on bytes), direct decode in `get_header`, "
+    "shared result objects, one coroutine layer fewer | the how-to snippet 5.2 -> 3.8 µs per "
+    "call; in-process pipeline 56.3 -> 54.0 µs |",
+    "| timers (session 3) | `data_plane/lazy_timer.py`: a deadline moved per request instead of a "
+    "`call_later` + `cancel` pair (~1.8 µs each on uvloop, three per request: keep-alive, "
+    "head timeout, upstream head wait) | real server, CPU per request: no plugins 55 -> 48 µs, "
+    "key-auth 67 -> 58 µs (with the next row) |",
+    "| one-message bodies (session 3) | an upstream answer with Content-Length and no body "
+    "filter goes downstream in one send (no async iterator, no empty final send); "
+    "Content-Length/Transfer-Encoding noted while parsing; `drain()` only when paused | "
+    "included in the row above |",
+    "| memory (session 3) | `gateway/entity_decoder.py`: entities of one type share one "
+    "fields-set, equal strings/ints within a decode are one object, each entity's JSON dropped "
+    "once validated; streamed snapshot hash; compact router structures; `malloc_trim(0)` "
+    "after an apply | data plane with 10k routes 184 -> 138 MB (idle 107 MB); 25 deltas in a "
+    "row no longer creep |",
 ]
 
 GAP_NOTES = [
     "Read with the profile above. Per request of the walkthrough pipeline the data plane "
-    "spends roughly: the plugins' Python work (in-process pipeline minus no-plugins: "
-    "ai-proxy-advanced, then pre-function, then key-auth), the transport (server, upstream "
-    "client, two socket writes and two reads: what the no-plugins route costs over its "
-    "in-process figure), and the proxy flow. nginx does the whole reverse-proxy job in "
-    "~15 µs, so with one core shared with the upstream the ratio is bounded by "
-    "(nginx + upstream) / (data plane + upstream) CPU per request.",
+    "spends roughly: the plugins' Python work (in-process pipeline minus no-plugins), the "
+    "transport (server, upstream client, two socket writes and two reads: what the "
+    "no-plugins route costs over its in-process figure), and the proxy flow. nginx does the "
+    "whole reverse-proxy job in ~15 µs, so with one core shared with the upstream the ratio "
+    "is bounded by (nginx + upstream) / (data plane + upstream) CPU per request: for 0.30 "
+    "the pipeline would have to cost ~60 µs per request and for 0.40 key-auth ~45 µs, "
+    "against the figures in the in-process and Choices tables.",
     "",
-    "Note on the profile: `ClientConnection.send` includes the upstream's own work — the "
+    "Note on the profile: `ClientConnection.send` includes the upstream's own work: the "
     "loopback write wakes nginx on the same core, and it runs inside that system call's "
     "time slice.",
     "",
-    "What would close the gap, largest first:",
+    "Where the remaining time is, and what would close the gap (largest first):",
     "",
-    "1. ai-proxy-advanced (`gateway/plugins/ai_proxy_advanced.py`, `gateway/llm/`): per request "
-    "it parses the client body, builds and serializes a new one (`json.dumps` in "
-    "`gateway/llm/upstream.py`), rewrites headers one `Headers.set/remove` at a time, and "
-    "parses the whole answer to check `choices` and read `usage`. Use orjson for the three "
-    "JSON steps; precompute per target and snapshot the merged options, upstream URL parts "
-    "and auth header; skip re-serializing when the normalized body equals the client's "
-    "(OpenAI to OpenAI with the model already right).",
-    "2. `gateway/headers.py`: every `get/set/remove/names` lower-cases every name (≈190 "
-    "`str.lower` calls per pipeline request) and `set/remove` rebuild the list. Keeping the "
-    "lower-cased name beside each pair (or an index by name) makes lookups O(1) and removes "
-    "most of those calls; it is used by every plugin and by the proxy.",
-    "3. key-auth (`gateway/plugins/key_auth.py`, `key_locations.py`): removes the credential "
-    "headers with one list rebuild per name and sets the consumer headers one by one; "
-    "batch them (one pass).",
-    "4. pre-function: the sandboxed Lua call and PDK bindings cost ~7-9 µs (bench/results/"
-    "lua_prefunction.json); acceptable.",
+    "1. The transport floor: with no plugins the data plane costs ~48 µs CPU per request on "
+    "the real server, of which ~16-18 µs is kernel time (two reads, two writes, epoll) and "
+    "~30 µs Python: the httptools callbacks, the ASGI messages between server and "
+    "`ProxyApp`, one task per request. A direct path between our server and the proxy that "
+    "skips the ASGI dicts (~2 µs), one task per connection instead of per request (~1.2 µs; "
+    "needs care with context variables and cancellation) and encoding response headers once "
+    "(~0.7 µs) are the measured candidates; beyond that the floor is CPython's per-call cost.",
+    "2. Per-plugin dispatch: each plugin costs 3-4 µs beyond its own work (phase checks, "
+    "coroutine per phase, context lookups); per-route precomputed phase lists "
+    "(`Pipeline.fixed_phases`) cut part of it.",
+    "3. ai-proxy-advanced's buffered answer path (header_filter/body_filter: buffer, parse "
+    "the answer for `choices`/`usage`, re-frame) ~11 µs, and its handler ~11 µs spread over a "
+    "dozen steps of 0.2-2 µs (orjson parse of the answer 1.9 µs, building the upstream "
+    "request 1.6 µs, checks 1.1 µs, usage meter and log record ~1 µs).",
+    "4. Not pursued: caching the key's SHA-256 per presented key (0.3-0.4 µs) would keep "
+    "presented keys, including attackers' guesses, in memory in plain text; forwarding the "
+    "client's body bytes unchanged when nothing changes would let duplicate JSON keys slip "
+    "past the model lock (a provider parser keeping the first `model`), and checking for "
+    "them costs more than re-serializing.",
     "5. More data-plane processes: the proxy port is shared with SO_REUSEPORT, so each core "
     "adds a process (the two-data-plane rows).",
     "",
-    "Open question: the real data-plane process spends more CPU per pipeline request than the "
-    "bare variant process with the same routes and plugins (`own+httptools pipeline` in the "
-    "Choices table; 143 vs 171 µs in the run of 2026-11-27). The differences are the sync "
-    "client (grpc threads), the analytics observer (~3 µs in-process), the credential cache "
-    "chain and the control plane's defaults in the plugin configs; not profiled apart yet.",
-    "",
     "For scale, measured separately on the same machine: the data plane's own server with a "
     "trivial app costs ~15 µs CPU per request, server plus upstream client forwarding to "
-    "nginx ~31 µs (0.6-0.7 of nginx's req/s, as DESIGN.md's table predicts); the no-plugins "
-    "route adds `ProxyApp` (context, router, header lists, latencies, observer) on top.",
+    "nginx ~31 µs; the no-plugins route adds `ProxyApp` (context, router, header lists, "
+    "latencies, observer) on top.",
     "",
-    "Memory with 10k routes: the data plane's baseline is ~108 MB (interpreter, grpc, "
-    "pydantic, lupa, the compiled plugins). Decoding a 10k-service/10k-route snapshot "
-    "(`Snapshot.decode`, pydantic entities with every Kong field, ~3.5 KB per service+route "
-    "pair) adds ~70 MB, the compiled router and pipelines ~14 MB; a `gc.collect()` plus "
-    "`malloc_trim(0)` after the swap gave back only ~4 MB, so it is live data, not garbage. "
-    "What would close it (`gateway/snapshot.py`, `gateway/entities.py`, owned by the sync "
-    "issue): decode entities on the data plane into slotted, frozen records holding only the "
-    "fields the router and plugins read (or `model_construct` without the per-field "
-    "`__pydantic_fields_set__`), intern repeated strings (hosts, protocols, tags), and drop "
-    "the decoded entity lists once the runtime is compiled (the runtime keeps what it needs).",
+    "Memory with 10k routes (target 150 MB, met): the data plane's baseline is ~107 MB "
+    "(interpreter, grpc, pydantic, lupa, the compiled plugins); the decoded 10k snapshot now "
+    "costs ~2 KB per service+route pair (was ~5.7 KB) plus the compiled router and pipelines. "
+    "What is left is mostly the pydantic objects themselves; plain records for the proxy, "
+    "request context and Lua route lookup would be the next step.",
 ]
