@@ -62,6 +62,8 @@ class PhaseLists:
     log: tuple[Instance, ...]
     retry: bool
     """Some instance overrides the retry hook."""
+    retry_hooks: tuple[Instance, ...] = ()
+    """The instances overriding the retry hook, in pipeline order."""
 
     @classmethod
     def of(cls, instances: Sequence[Instance]) -> PhaseLists:
@@ -74,6 +76,7 @@ class PhaseLists:
             having("body_filter"),
             having("log"),
             any("retry" in inst.phases for inst in instances),
+            having("retry"),
         )
 
 

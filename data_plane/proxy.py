@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from random import getrandbits as _random_bits
 from typing import Any
 
 from data_plane.http_client import ClientError, ReadTimeout
-from data_plane.pipeline import Instance, Pipeline
+from data_plane.pipeline import Instance, PhaseLists, Pipeline
 from data_plane.router import normalize_path
 from data_plane.runtime import Runtime, RuntimeHolder
 from data_plane.upstream import HOP_BY_HOP, Timeouts, UpstreamClient, UpstreamError
@@ -54,6 +54,9 @@ _RESPONSE_OWN = _RESPONSE_HOP | {
     "x-kong-request-id",
 }
 _UPSTREAM_SKIP = HOP_BY_HOP | _FORWARDED | {"x-kong-request-id"}
+_NO_PHASES = PhaseLists.of(())
+_PROXY_NAMES = ("x-kong-upstream-latency", "x-kong-proxy-latency", "via", "x-kong-request-id")
+"""The lower-cased names of the headers `_forward` adds to every upstream response, in order."""
 
 
 class BodyTooLarge(Exception):
@@ -124,6 +127,7 @@ class ProxyApp:
     ) -> None:
         collected: list[Instance] = []
         exit_: Exit | None = None
+        fixed: PhaseLists | None = None
         try:
             if runtime.plugins.global_rewrite:
                 exit_ = await _run_rewrite(runtime, ctx, collected)
@@ -148,24 +152,31 @@ class ProxyApp:
                     pipeline = runtime.plugins.by_route[match.route.id]
             if exit_ is None and pipeline.slots:
                 exit_ = await _run_access(pipeline, ctx, collected)
+                fixed = pipeline.fixed_phases  # every instance of `fixed` was collected
         except PluginRuntimeError as exc:
             log.error("plugin error (request %s): %s", ctx.request_id, exc)
             exit_ = responses.error(ctx, 500)
         except Exception:
             log.exception("plugin error (request %s)", ctx.request_id)
             exit_ = responses.error(ctx, 500)
+        if fixed is not None:
+            phases = fixed
+        elif collected:
+            phases = PhaseLists.of(collected)
+        else:
+            phases = _NO_PHASES
         try:
             if exit_ is not None:
                 ctx.response_source = "exit"
-                await self._respond_exit(ctx, exit_, collected, send, started)
+                await self._respond_exit(ctx, exit_, phases, send, started)
             else:
-                await self._forward(ctx, collected, send, started)
+                await self._forward(ctx, phases, send, started)
         finally:
             # Also when the client went away mid-response: plugins release per-request state
             # (e.g. a balancer's in-flight count) in log.
             ctx.latencies.total_ms = (time.perf_counter() - started) * 1000
-            for inst in collected:
-                if "log" in inst.phases:
+            if phases.log:
+                for inst in phases.log:
                     try:
                         await inst.handler.log(ctx)
                     except Exception:
@@ -177,13 +188,13 @@ class ProxyApp:
         self,
         ctx: RequestContext,
         exit_: Exit,
-        collected: list[Instance],
+        phases: PhaseLists,
         send: Send,
         started: float,
     ) -> None:
         head = ResponseHead(exit_.status, Headers(exit_.headers))
         _apply_plugin_headers(head.headers, ctx.response_headers)
-        body = _filter_whole(ctx, head, exit_.body, collected)
+        body = _filter_whole(ctx, head, exit_.body, phases)
         latency = int((time.perf_counter() - started) * 1000)
         head.headers.set_many(
             (
@@ -197,11 +208,11 @@ class ProxyApp:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _forward(
-        self, ctx: RequestContext, collected: list[Instance], send: Send, started: float
+        self, ctx: RequestContext, phases: PhaseLists, send: Send, started: float
     ) -> None:
         up = ctx.upstream
         # A plugin with a retry hook owns retries: one connection attempt per try.
-        hooked = bool(collected) and _has_retry_hook(collected)
+        hooked = phases.retry
         proxy_done = time.perf_counter()
         while True:
             target = f"{up.path}?{up.query}" if up.query else up.path
@@ -227,15 +238,19 @@ class ProxyApp:
                     exc,
                     ctx.request_id,
                 )
-                if hooked and await _retry(ctx, collected, UpstreamFailure(exc.kind, 0, exc.sent)):
+                if hooked and await _retry(
+                    ctx, phases.retry_hooks, UpstreamFailure(exc.kind, 0, exc.sent)
+                ):
                     continue
                 ctx.response_source = "error"
-                await self._respond_exit(ctx, _upstream_exit(ctx, exc), collected, send, started)
+                await self._respond_exit(ctx, _upstream_exit(ctx, exc), phases, send, started)
                 return
             if (
                 hooked
                 and response.status >= 400
-                and await _retry(ctx, collected, UpstreamFailure("status", response.status))
+                and await _retry(
+                    ctx, phases.retry_hooks, UpstreamFailure("status", response.status)
+                )
             ):
                 # Never read: the failed answer must not reach the client.
                 response.close()
@@ -248,15 +263,23 @@ class ProxyApp:
             latencies.upstream_ms = upstream_ms
             latencies.proxy_ms = proxy_ms
             # One pass over the upstream's headers: framing is ours, and so are the names the
-            # proxy sets below (as `set` would, without rebuilding the list once per name).
-            items = [(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_OWN]
+            # proxy sets below (as `set` would, without rebuilding the list once per name). The
+            # lower-cased names worked out on the way are the index later lookups use.
+            items: list[tuple[str, str]] = []
+            keys: list[str] = []
+            for item in response.headers:
+                key = item[0].lower()
+                if key not in _RESPONSE_OWN:
+                    items.append(item)
+                    keys.append(key)
             items += (
                 ("X-Kong-Upstream-Latency", str(int(upstream_ms))),
                 ("X-Kong-Proxy-Latency", str(int(proxy_ms))),
                 ("Via", VIA),
                 ("X-Kong-Request-Id", ctx.request_id),
             )
-            head = ResponseHead(response.status, Headers(items))
+            keys += _PROXY_NAMES
+            head = ResponseHead(response.status, Headers.indexed(items, keys))
             if len(ctx.response_headers):
                 _apply_plugin_headers(head.headers, ctx.response_headers)
             if up.buffer_response:
@@ -272,28 +295,26 @@ class ProxyApp:
                         sent=True,
                     )
                     await self._respond_exit(
-                        ctx, _upstream_exit(ctx, failure), collected, send, started
+                        ctx, _upstream_exit(ctx, failure), phases, send, started
                     )
                     return
-                data = _filter_whole(ctx, head, data, collected)
+                data = _filter_whole(ctx, head, data, phases)
                 head.headers.set("Content-Length", str(len(data)))
                 await send(_start(head))
                 await send({"type": "http.response.body", "body": data, "more_body": False})
                 return
             ctx.response = head
-            filters: list[Instance] = []
+            filters = phases.body_filter
             # While the upstream's Content-Length goes to the client unchanged, a body already
             # here goes in one message (the same bytes on the wire as streaming it).
             whole = not len(ctx.response_headers)
-            if collected:
-                filters = [i for i in collected if "body_filter" in i.phases]
-                for inst in collected:
-                    if "header_filter" in inst.phases:
-                        inst.handler.header_filter(ctx, head)
-                        whole = False
-                if filters:
-                    head.headers.remove("Content-Length")
-                    whole = False
+            if phases.header_filter:
+                for inst in phases.header_filter:
+                    inst.handler.header_filter(ctx, head)
+                whole = False
+            if filters:
+                head.headers.remove("Content-Length")
+                whole = False
             if whole:
                 body = response.complete_body()
                 if body is not None:
@@ -354,7 +375,10 @@ def _upstream_exit(ctx: RequestContext, exc: UpstreamError) -> Exit:
 
 
 def _context(scope: Scope) -> RequestContext:
-    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+    # ASGI servers lower-case request header names.
+    headers = Headers.from_lowered(
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    )
     host_header = headers.get("host") or ""
     host, _, port = host_header.partition(":")
     client = scope.get("client") or ("", 0)
@@ -424,7 +448,23 @@ async def _run_rewrite(
 async def _run_access(
     pipeline: Pipeline, ctx: RequestContext, collected: list[Instance]
 ) -> Exit | None:
+    """Run the access handlers of `pipeline`, collecting its instances into the empty
+    `collected`. As Kong: after an exit the remaining access handlers are skipped, but their
+    plugins are still collected, so their response phases run on the exit response. A handler
+    that raises leaves only the instances up to its own collected."""
     exit_: Exit | None = None
+    fixed = pipeline.fixed
+    if fixed is not None and pipeline.fixed_phases is not None:
+        collected.extend(fixed)
+        for instance in pipeline.fixed_phases.access:
+            try:
+                exit_ = await instance.handler.access(ctx)
+            except BaseException:
+                del collected[fixed.index(instance) + 1 :]
+                raise
+            if exit_ is not None:
+                return exit_
+        return None
     for slot in pipeline.slots:
         inst = slot.pick(ctx.consumer.id if ctx.consumer else None)
         if inst is None:
@@ -437,19 +477,14 @@ async def _run_access(
     return exit_
 
 
-def _has_retry_hook(collected: list[Instance]) -> bool:
-    return any("retry" in inst.phases for inst in collected)
-
-
-async def _retry(ctx: RequestContext, collected: list[Instance], failure: UpstreamFailure) -> bool:
+async def _retry(ctx: RequestContext, hooks: Sequence[Instance], failure: UpstreamFailure) -> bool:
     """Ask the retry hooks, in plugin order, whether to try again; the first yes wins."""
-    for inst in collected:
-        if "retry" in inst.phases:
-            try:
-                if await inst.handler.retry(ctx, failure):
-                    return True
-            except Exception:
-                log.exception("retry hook of %s failed (request %s)", inst.name, ctx.request_id)
+    for inst in hooks:
+        try:
+            if await inst.handler.retry(ctx, failure):
+                return True
+        except Exception:
+            log.exception("retry hook of %s failed (request %s)", inst.name, ctx.request_id)
     return False
 
 
@@ -498,15 +533,13 @@ def _upstream_headers(ctx: RequestContext) -> list[tuple[str, str]]:
 
 
 def _filter_whole(
-    ctx: RequestContext, head: ResponseHead, body: bytes, collected: list[Instance]
+    ctx: RequestContext, head: ResponseHead, body: bytes, phases: PhaseLists
 ) -> bytes:
     ctx.response = head
-    for inst in collected:
-        if "header_filter" in inst.phases:
-            inst.handler.header_filter(ctx, head)
-    for inst in collected:
-        if "body_filter" in inst.phases:
-            body = inst.handler.body_filter(ctx, body, True)
+    for inst in phases.header_filter:
+        inst.handler.header_filter(ctx, head)
+    for inst in phases.body_filter:
+        body = inst.handler.body_filter(ctx, body, True)
     return body
 
 
@@ -523,7 +556,7 @@ def _start(head: ResponseHead) -> Message:
     return {
         "type": "http.response.start",
         "status": head.status,
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head.headers],
+        "headers": head.headers.encoded(),
     }
 
 

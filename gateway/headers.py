@@ -25,6 +25,24 @@ class Headers:
         self._keys: list[str] | None = None
         """`_keys[i]` is `_items[i][0].lower()`; None until the first lookup needs it."""
 
+    @classmethod
+    def from_lowered(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers of `items` (taken, not copied) whose names are all lower-case already (as
+        a server gives request names): their index is the names themselves, not lowered again."""
+        out = cls.__new__(cls)
+        out._items = items
+        out._keys = [name for name, _ in items]
+        return out
+
+    @classmethod
+    def indexed(cls, items: list[tuple[str, str]], lower_names: list[str]) -> Headers:
+        """Headers of `items` (taken, not copied) whose lower-cased names the caller already
+        has (`lower_names[i]` is `items[i][0].lower()`, also taken), as when it filtered them."""
+        out = cls.__new__(cls)
+        out._items = items
+        out._keys = lower_names
+        return out
+
     def _index(self) -> list[str]:
         keys = self._keys
         if keys is None:
@@ -141,6 +159,10 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
+
+    def encoded(self) -> list[tuple[bytes, bytes]]:
+        """The entries as latin-1 bytes pairs (what an ASGI message carries), in order."""
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._items]
 
     def lower_names(self) -> Sequence[str]:
         """Each entry's lower-cased name, in order (parallel to `items()`; repeats kept).

@@ -169,6 +169,13 @@ class AiProxyAdvancedHandler(Handler):
         self._policy = FailoverPolicy.of(config.balancer.retries, config.balancer.failover_criteria)
         self._can_retry = config.balancer.retries > 0 and len(self._targets) > 1
         self._needs_stats = settings.algorithm in ("lowest-latency", "lowest-usage")
+        # Per target, the lower-cased response headers header_filter drops on a 200: for a
+        # stream, the driver's; for a checked (buffered) answer, Content-Length too.
+        cleared = tuple(
+            frozenset(name.lower() for name in d.clear_response_headers) for d in self._drivers
+        )
+        self._cleared_stream = cleared
+        self._cleared_buffered = tuple(names | {"content-length"} for names in cleared)
 
     @property
     def balancer(self) -> LoadBalancer:
@@ -245,13 +252,12 @@ class AiProxyAdvancedHandler(Handler):
         model = exchange.request.model
         if model and (self._config.model_name_header or "Kong-Debug" in ctx.request.headers):
             head.headers.set("X-Kong-LLM-Model", f"{exchange.driver.name}/{model}")
-        for name in exchange.driver.clear_response_headers:
-            head.headers.remove(name)
         if exchange.request.stream:
+            head.headers.remove_lowered(self._cleared_stream[exchange.index])
             head.headers.set("Content-Type", "text/event-stream")
         else:
             # The checked body may be replaced by an error body of another length.
-            head.headers.remove("Content-Length")
+            head.headers.remove_lowered(self._cleared_buffered[exchange.index])
 
     def body_filter(self, ctx: RequestContext, chunk: bytes, eof: bool) -> bytes:
         exchange = self._exchange(ctx)
@@ -259,6 +265,8 @@ class AiProxyAdvancedHandler(Handler):
             return chunk
         if exchange.request.stream:
             return self._stream(exchange, chunk, eof)
+        if eof and not exchange.buffered:
+            return self._check_buffered(ctx, exchange, chunk)  # the usual: one whole body
         exchange.buffered.append(chunk)
         if not eof:
             return b""  # hold partial chunks should the proxy not buffer as asked

@@ -127,3 +127,28 @@ def test_the_items_returned_are_copies() -> None:
     built = Headers(source)
     built.remove("x-dup")
     assert source == RAW
+
+
+def test_from_lowered_behaves_as_built_from_the_same_lower_case_items() -> None:
+    lowered = [(name.lower(), value) for name, value in RAW]
+    fast, plain = Headers.from_lowered(list(lowered)), Headers(lowered)
+    for headers in (fast, plain):
+        assert headers.get("X-DUP") == "1"
+        assert headers.get_all("x-Dup") == ["1", "2", "3"]
+        assert "ACCEPT" in headers
+        headers.set("Host", "b")
+        headers.remove("x-dup")
+        headers.add("Via", "v")
+        assert headers.get("via") == "v"
+    assert fast.items() == plain.items() == [("Host", "b"), ("accept", "*/*"), ("Via", "v")]
+    assert fast.lower_names() == plain.lower_names() == ["host", "accept", "via"]
+
+
+def test_indexed_uses_the_given_lower_names_and_encodes_for_the_wire() -> None:
+    headers = Headers.indexed(list(RAW), [name.lower() for name, _ in RAW])
+    assert headers.get_all("X-DUP") == ["1", "2", "3"]
+    headers.set("content-length", "3")
+    headers.remove("x-dup")
+    assert headers.items() == [("Host", "a"), ("Accept", "*/*"), ("content-length", "3")]
+    assert headers.encoded() == [(b"Host", b"a"), (b"Accept", b"*/*"), (b"content-length", b"3")]
+    assert Headers([("X-Name", "caf\xe9")]).encoded() == [(b"X-Name", b"caf\xe9")]
