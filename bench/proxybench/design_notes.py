@@ -68,6 +68,15 @@ DECISIONS = [
 ]
 
 GAP_NOTES = [
+    "Progress and the moving reference: the previous report (2026-11-27 15:00, busier "
+    "machine, load 1.3-6) measured nginx at 27,430 req/s, the pipeline at 5,201 (0.201) and "
+    "key-auth at ~10,000 (0.366). This run, on a quiet machine (load 0.6-1.7), measured the "
+    "pipeline at 9,276 req/s (+78 %) and key-auth at 15,211 (+51 %), but nginx itself at "
+    "48,538: its ~13 µs per request gains most from an idle core, so the side-by-side "
+    "ratios fell. Against the issue's reference figure for nginx (~33,000 req/s on this kind "
+    "of machine) the pipeline would be 0.28 and key-auth 0.46; the targets count the "
+    "side-by-side ratio, which stays missed.",
+    "",
     "Read with the profile above. Per request of the walkthrough pipeline the data plane "
     "spends roughly: the plugins' Python work (in-process pipeline minus no-plugins), the "
     "transport (server, upstream client, two socket writes and two reads: what the "
