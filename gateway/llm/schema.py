@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from gateway.llm.providers import KNOWN_PROVIDERS, SUPPORTED_PROVIDERS, driver_for
 
@@ -38,6 +46,20 @@ def allow_link_local_upstreams(allowed: bool) -> None:
 
 def link_local_upstreams_allowed() -> bool:
     return _link_local_allowed
+
+
+def _only(field: str, supported: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value != supported:
+            raise ValueError(f"{field} '{value}' is not supported by Lockgate yet")
+        return value
+
+    return check
+
+
+# Kong's ai-proxy(-advanced) `llm_format` and `genai_category`: only these values are served.
+LlmFormat = Annotated[str, AfterValidator(_only("llm_format", "openai"))]
+GenaiCategory = Annotated[str, AfterValidator(_only("genai_category", "text/generation"))]
 
 
 class Record(BaseModel):

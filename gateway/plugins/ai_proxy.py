@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from gateway.context import Exit, RequestContext
-from gateway.llm.schema import Auth, Logging, Model, RouteType, Target
+from gateway.llm.schema import Auth, GenaiCategory, LlmFormat, Logging, Model, RouteType, Target
 from gateway.plugins.ai_proxy_advanced import AiProxyAdvancedHandler
 from gateway.plugins.ai_proxy_advanced import Config as AdvancedConfig
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
@@ -36,22 +36,8 @@ class Config(PluginConfig):
     max_request_body_size: int = Field(default=1048576, ge=0)
     """Largest client body (bytes) that is read as an LLM request; 0 = unlimited."""
     model_name_header: bool = True
-    llm_format: str = "openai"
-    genai_category: str = "text/generation"
-
-    @field_validator("llm_format")
-    @classmethod
-    def _llm_format(cls, value: str) -> str:
-        if value != "openai":
-            raise ValueError(f"llm_format '{value}' is not supported by Lockgate yet")
-        return value
-
-    @field_validator("genai_category")
-    @classmethod
-    def _genai_category(cls, value: str) -> str:
-        if value != "text/generation":
-            raise ValueError(f"genai_category '{value}' is not supported by Lockgate yet")
-        return value
+    llm_format: LlmFormat = "openai"
+    genai_category: GenaiCategory = "text/generation"
 
     @model_validator(mode="after")
     def _target_checks(self) -> Config:

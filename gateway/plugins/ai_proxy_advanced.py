@@ -57,7 +57,7 @@ from gateway.llm.request import (
     options_to_merge,
     parse_body,
 )
-from gateway.llm.schema import Balancer, Target
+from gateway.llm.schema import Balancer, GenaiCategory, LlmFormat, Target
 from gateway.llm.stream import StreamTranslator
 from gateway.llm.upstream import UpstreamPlan
 from gateway.llm.usage import UsageMeter
@@ -81,24 +81,10 @@ class Config(PluginConfig):
     max_request_body_size: int = Field(default=1048576, ge=0)
     """Largest client body (bytes) that is read as an LLM request; 0 = unlimited."""
     model_name_header: bool = True
-    llm_format: str = "openai"
-    genai_category: str = "text/generation"
+    llm_format: LlmFormat = "openai"
+    genai_category: GenaiCategory = "text/generation"
     embeddings: dict[str, Any] | None = None
     vectordb: dict[str, Any] | None = None
-
-    @field_validator("llm_format")
-    @classmethod
-    def _llm_format(cls, value: str) -> str:
-        if value != "openai":
-            raise ValueError(f"llm_format '{value}' is not supported by Lockgate yet")
-        return value
-
-    @field_validator("genai_category")
-    @classmethod
-    def _genai_category(cls, value: str) -> str:
-        if value != "text/generation":
-            raise ValueError(f"genai_category '{value}' is not supported by Lockgate yet")
-        return value
 
     @field_validator("embeddings", "vectordb")
     @classmethod

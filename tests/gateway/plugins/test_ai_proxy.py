@@ -67,6 +67,10 @@ def test_config_errors() -> None:
         "all or none of these fields must be set: 'auth.header_name', 'auth.header_value'"
         in str(caught.value)
     )
+    with pytest.raises(ValidationError, match="llm_format 'gemini' is not supported"):
+        PLUGIN.validate(_config(llm_format="gemini"))
+    with pytest.raises(ValidationError, match="genai_category 'audio/speech' is not supported"):
+        PLUGIN.validate(_config(genai_category="audio/speech"))
 
 
 async def test_access_keeps_the_services_timeouts_and_has_no_retry_hook() -> None:
