@@ -29,10 +29,7 @@ class Headers:
     def from_lowered(cls, items: list[tuple[str, str]]) -> Headers:
         """Headers of `items` (taken, not copied) whose names are all lower-case already (as
         a server gives request names): their index is the names themselves, not lowered again."""
-        out = cls.__new__(cls)
-        out._items = items
-        out._keys = [name for name, _ in items]
-        return out
+        return cls.indexed(items, [name for name, _ in items])
 
     @classmethod
     def indexed(cls, items: list[tuple[str, str]], lower_names: list[str]) -> Headers:

@@ -115,13 +115,7 @@ class ServiceRequestApi:
         ):
             # The usual call, two plain strings: what the checks below accept, checked inline
             # (byte values as ints: `bytes in bytes` is several times slower).
-            text = value.decode("latin-1")
-            binding.charge(len(text) + 32)
-            header = name.decode("latin-1")
-            ctx = binding.ctx
-            ctx.request.headers.set(header, text)
-            if header.lower() == "host":
-                ctx.upstream.host_header = text
+            self._set(name.decode("latin-1"), [value.decode("latin-1")])
             return
         header = header_name_arg(name)
         self._set(header, header_values(value, header))
