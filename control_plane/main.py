@@ -15,7 +15,12 @@ from control_plane.analytics import AnalyticsService, add_analytics_service, pru
 from control_plane.analytics_api import AnalyticsSource, add_analytics_routes
 from control_plane.clustering_api import add_clustering_routes
 from control_plane.credential_cache import CredentialWriteThrough
-from control_plane.metrics import AdminRequestCounter, ControlPlaneMetrics, add_metrics_route
+from control_plane.metrics import (
+    AdminRequestCounter,
+    ControlPlaneMetrics,
+    add_metrics_route,
+    write_sqlite_memory,
+)
 from control_plane.nodes import NodeRegistry
 from control_plane.publisher import Publisher
 from control_plane.store import SqlStore
@@ -30,6 +35,7 @@ from control_plane.ui.bootstrap import ensure_first_admin
 from control_plane.ui.config import UiConfig
 from control_plane.ui.supervised import SupervisedNodes
 from gateway.llm.schema import allow_link_local_upstreams
+from gateway.process_metrics import write_process_metrics
 from gateway.redis_credential_records import open_redis
 from lockgate import certs
 from lockgate.embedded_server import embedded
@@ -96,8 +102,14 @@ async def serve(
         )
     add_clustering_routes(admin_app, nodes, publisher, local_nodes=supervisor)
     add_analytics_routes(admin_app, analytics_store)
+    metric_writers = [write_process_metrics]
+    if engine.dialect.name == "sqlite":
+        metric_writers.append(write_sqlite_memory)
     cp_metrics = ControlPlaneMetrics(
-        nodes, publisher, analytics_reports=lambda: analytics_service.reports
+        nodes,
+        publisher,
+        analytics_reports=lambda: analytics_service.reports,
+        extra=metric_writers,
     )
     admin_app.add_middleware(AdminRequestCounter, metrics=cp_metrics)  # outermost: counts 401s
     grpc_server = create_server(

@@ -5,11 +5,13 @@ authentication, so scrapers need no token (it exposes counts only, no config or 
 - `lockgate_config_version`: version of the snapshot being served (0 before the first)
 - `lockgate_admin_api_requests_total{method,code}`: Admin API requests answered
 - `lockgate_analytics_reports_total`: data-plane analytics reports stored
+- whatever the `extra` writers add (main: the process's standard `process_*` figures and, on
+  SQLite, `lockgate_sqlite_memory_bytes`)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import get_args
 
 from fastapi import FastAPI
@@ -18,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.nodes import NodeRegistry, SyncStatus
 from control_plane.publisher import Publisher
+from control_plane.store import sqlite_memory
 from gateway.prometheus_text import CONTENT_TYPE, Exposition
 
 
@@ -28,8 +31,10 @@ class ControlPlaneMetrics:
         publisher: Publisher,
         *,
         analytics_reports: Callable[[], int] = lambda: 0,
+        extra: Iterable[Callable[[Exposition], None]] = (),
     ) -> None:
         self._nodes = nodes
+        self._extra = list(extra)
         self._publisher = publisher
         self._reports = analytics_reports
         self.admin_requests: dict[tuple[str, int], int] = {}
@@ -53,7 +58,18 @@ class ControlPlaneMetrics:
             out.sample("lockgate_admin_api_requests_total", labels, count)
         out.family("lockgate_analytics_reports_total", "counter", "Analytics reports stored")
         out.sample("lockgate_analytics_reports_total", (), self._reports())
+        for writer in self._extra:
+            writer(out)
         return out.text()
+
+
+def write_sqlite_memory(out: Exposition) -> None:
+    """`lockgate_sqlite_memory_bytes`: SQLite's heap in this process (page caches included;
+    bounded by control_plane.store.sqlite_memory.SOFT_HEAP_LIMIT_BYTES, give or take)."""
+    used = sqlite_memory.memory_used()
+    if used is not None:
+        out.family("lockgate_sqlite_memory_bytes", "gauge", "Memory SQLite has allocated")
+        out.sample("lockgate_sqlite_memory_bytes", (), used)
 
 
 class AdminRequestCounter:

@@ -27,6 +27,7 @@ from data_plane.status import StatusApp
 from data_plane.upstream import UpstreamClient
 from gateway.llm.schema import allow_link_local_upstreams
 from gateway.plugins import registry
+from gateway.process_metrics import write_process_metrics
 from gateway.redis_credential_records import open_redis
 from gateway.snapshot import Snapshot
 from lockgate import __version__
@@ -103,7 +104,7 @@ async def serve(
         window,
         config_version=lambda: sync.version,
         credential_cache_size=lambda: len(credentials),
-        extra=[analytics.write_metrics],
+        extra=[analytics.write_metrics, write_process_metrics],
     )
 
     def describe() -> dict[str, Any]:

@@ -24,7 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from control_plane.snapshot_builder import build_snapshot
-from control_plane.store import migrations, sql_admin, sql_audit, sql_credentials, tables
+from control_plane.store import (
+    migrations,
+    sql_admin,
+    sql_audit,
+    sql_credentials,
+    sqlite_memory,
+    tables,
+)
 from control_plane.store.errors import ConflictError, UniqueViolation
 from control_plane.store.events import ChangeEvent
 from control_plane.store.protocol import AdminToken, AuditEntry, Reader, Store, Writer
@@ -36,6 +43,10 @@ T = TypeVar("T")
 
 _WRITE = "lockgate_write"
 _SQLITE_WAL_WAIT_S = 30.0
+SQLITE_POOL_SIZE = 5
+"""Connections to a SQLite file kept at most, and no overflow beyond them (a caller waits for
+one instead): writes queue on SQLite's lock anyway, WAL readers are quick, and a fixed pool
+keeps the process's database files and page caches bounded (docs/security.md, the soak)."""
 
 
 def open_store(database_url: str) -> Store:
@@ -60,10 +71,13 @@ def create_store_engine(database_url: str) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         memory = url.database in (None, "", ":memory:")
+        pool: dict[str, Any] = (
+            {"poolclass": StaticPool}
+            if memory
+            else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 0, "pool_timeout": 30}
+        )
         engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if memory else None,
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
         )
         _configure_sqlite(engine)
         return engine
@@ -81,6 +95,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA soft_heap_limit={sqlite_memory.SOFT_HEAP_LIMIT_BYTES}")
         _enable_wal(cursor)
         cursor.close()
 

@@ -101,10 +101,20 @@ class Proc:
 class ControlPlane(Proc):
     admin_port: int = 0
     cluster_port: int = 0
+    ui_port: int = 0
 
     @property
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
+
+    def metric(self, name: str) -> float | None:
+        """One unlabelled sample of the control plane's Prometheus `/metrics` (UI port)."""
+        reply = httpx.get(f"http://127.0.0.1:{self.ui_port}/metrics", timeout=10)
+        reply.raise_for_status()
+        for line in reply.text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
     @property
     def cluster_address(self) -> str:
@@ -189,6 +199,7 @@ class Cluster:
             self.root / f"{name}.log",
             admin_port=admin,
             cluster_port=cluster,
+            ui_port=ui,
         )
         self.procs.append(cp)
         cp.start()

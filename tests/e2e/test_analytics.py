@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from control_plane.store.sqlite_memory import SOFT_HEAP_LIMIT_BYTES
 from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, cluster_at, wait_for
 from tests.fakes.openai_server import FakeOpenAI
+from tests.faults.proc_stats import rss_kib
 
 pytestmark = pytest.mark.e2e
 
@@ -152,6 +154,16 @@ def observed(cp: ControlPlane) -> dict[Any, Any] | None:
     return out
 
 
+def scrape(url: str) -> dict[str, float]:
+    """The unlabelled samples of a Prometheus text page."""
+    out = {}
+    for line in httpx.get(url, timeout=5).text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.split()
+            out[name] = float(value)
+    return out
+
+
 def connected(cp: ControlPlane, dp: DataPlane) -> bool:
     row = cp.data_planes().get(dp.node_id, {})
     return bool(row.get("sync_status") == "in_sync")
@@ -197,5 +209,17 @@ def test_counts_match_exactly_across_a_control_plane_crash(
         ui = cp.env["LOCKGATE_UI_LISTEN"]
         cp_metrics = httpx.get(f"http://{ui}/metrics", timeout=5).text
         assert 'lockgate_data_plane_nodes{sync_status="in_sync"} 1' in cp_metrics
+        # both planes' own figures, in the standard process_* names, match /proc
+        for proc, port in ((dp, dp.status_port), (cp, None)):
+            assert proc.proc is not None
+            rss_bytes = rss_kib(proc.proc.pid) * 1024
+            url = f"http://127.0.0.1:{port}/metrics" if port else f"http://{ui}/metrics"
+            values = scrape(url)
+            assert abs(values["process_resident_memory_bytes"] - rss_bytes) < rss_bytes * 0.2
+            assert values["process_open_fds"] >= 5
+            assert values["process_cpu_seconds_total"] > 0
+        sqlite = cp.metric("lockgate_sqlite_memory_bytes")  # SQLite's own heap, bounded
+        assert cluster.database_url.startswith("sqlite:")
+        assert sqlite is not None and 0 < sqlite <= SOFT_HEAP_LIMIT_BYTES + 2**20
     finally:
         traffic.client.close()

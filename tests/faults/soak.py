@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.store.sql import SQLITE_POOL_SIZE
 from tests.e2e.lockgate_proc import free_port
 from tests.e2e.sync_procs import Cluster
 from tests.faults.load import LoadReport, SteadyLoad
@@ -139,6 +140,9 @@ class SoakResult:
     measured_sent: int
     """Requests sent in the measured window."""
     trends: list[ProcessTrend]
+    sqlite_bytes: list[float]
+    """The control plane's `lockgate_sqlite_memory_bytes` at each sample (SQLite's own heap:
+    page caches, statements), to tell its share of the RSS from the rest."""
 
     def summary(self) -> str:
         lines = [
@@ -147,6 +151,12 @@ class SoakResult:
             f"{self.keys} consumer keys, {self.workers} client workers",
             f"load (warm-up included): {self.load.summary()}",
         ]
+        if self.sqlite_bytes:
+            first, last, most = self.sqlite_bytes[0], self.sqlite_bytes[-1], max(self.sqlite_bytes)
+            lines.append(
+                f"cp SQLite heap {first / 2**20:.2f} -> {last / 2**20:.2f} MiB "
+                f"(at most {most / 2**20:.2f})"
+            )
         return "\n".join(lines + [t.summary() for t in self.trends])
 
     def as_dict(self) -> dict[str, Any]:
@@ -170,6 +180,7 @@ class SoakResult:
                 "failures": [f"{f.at_s:.2f}s {f.url} {f.outcome}" for f in report.failures[:20]],
             },
             "processes": {t.name: t.as_dict() for t in self.trends},
+            "cp_sqlite_bytes": [int(b) for b in self.sqlite_bytes],
         }
 
 
@@ -214,6 +225,7 @@ def run_soak(
                 max_requests=int(rate_per_s * (warmup_s + duration_s) * 2) + 1000,
             )
             samples: dict[str, list[Sample]] = {name: [] for name in pids}
+            sqlite_bytes: list[float] = []
             with load:
                 warmup_sent = _warm_up(load, warmup_s, say)
                 started = next_at = time.monotonic()
@@ -222,9 +234,11 @@ def run_soak(
                     for name, pid in pids.items():
                         assert Path(f"/proc/{pid}").exists(), f"{name} exited"
                         samples[name].append(sample(pid, now - started))
+                    sqlite_bytes.append(planes.cp.metric("lockgate_sqlite_memory_bytes") or 0.0)
                     say(
                         f"{now - started:6.1f} s: {load.report.sent - warmup_sent} sent, "
                         f"{len(load.report.failures)} failed; "
+                        f"cp SQLite {sqlite_bytes[-1] / 2**20:.2f} MiB, "
                         + ", ".join(
                             f"{n} {s[-1].rss_kib / 1024:.1f} MiB {s[-1].fds.total} fds"
                             for n, s in samples.items()
@@ -248,6 +262,7 @@ def run_soak(
         report,
         report.sent - warmup_sent,
         [ProcessTrend(name, s) for name, s in samples.items()],
+        sqlite_bytes,
     )
 
 
@@ -261,9 +276,9 @@ def _warm_up(load: SteadyLoad, warmup_s: float, say: Callable[[str], None]) -> i
 
 
 MAX_RSS_GROWTH = 0.05
-SQLITE_POOL_FDS = 2 * 5 + 1
-"""SQLAlchemy keeps up to 5 SQLite connections (QueuePool's pool_size), each with the database
-and WAL file open, plus the shared-memory file they share."""
+SQLITE_POOL_FDS = 2 * SQLITE_POOL_SIZE + 1
+"""The control plane keeps at most SQLITE_POOL_SIZE SQLite connections (no overflow), each with
+the database and WAL file open, plus the shared-memory file they share."""
 
 
 def soak_checks(result: SoakResult) -> list[tuple[str, bool]]:
