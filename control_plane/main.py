@@ -35,6 +35,7 @@ from control_plane.ui.bootstrap import ensure_first_admin
 from control_plane.ui.config import UiConfig
 from control_plane.ui.supervised import SupervisedNodes
 from gateway.llm.schema import allow_link_local_upstreams
+from gateway.malloc_trim import trim_every
 from gateway.process_metrics import write_process_metrics
 from gateway.redis_credential_records import open_redis
 from lockgate import certs
@@ -42,6 +43,9 @@ from lockgate.embedded_server import embedded
 from lockgate.settings import ControlPlaneSettings
 
 log = logging.getLogger("lockgate.cp")
+
+HEAP_TRIM_INTERVAL_S = 60.0
+"""How often the control plane gives its threads' stranded free heap back (gateway.malloc_trim)."""
 
 
 async def serve(
@@ -155,6 +159,7 @@ async def serve(
         asyncio.create_task(publisher.watch_revision(store.revision, revision_poll_s)),
         asyncio.create_task(nodes.watch_heartbeats()),
         asyncio.create_task(prune_forever(analytics_store, settings.analytics_retention_days)),
+        asyncio.create_task(trim_every(HEAP_TRIM_INTERVAL_S)),
     ]
     log.info(
         "control plane: Admin API %s, UI %s, cluster %s:%d",

@@ -23,10 +23,10 @@ import grpc
 
 from data_plane.control_planes import ControlPlanes, RemoteCredentials, open_channel
 from data_plane.credentials import CachedCredentials
-from data_plane.malloc_trim import release_free_memory
 from data_plane.runtime import Runtime
 from data_plane.snapshot_cache import SnapshotCache
 from data_plane.sync_payloads import Rejected, Unusable, decode_delta, decode_snapshot
+from gateway.malloc_trim import release_free_memory
 from gateway.snapshot import Snapshot
 from lockgate.v1 import cluster_pb2 as pb
 
