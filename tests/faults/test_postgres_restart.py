@@ -3,8 +3,10 @@
 A control plane on its own PostgreSQL server and two data planes (real processes) serve the
 walkthrough's pipeline (pre-function -> key-auth -> ai-proxy-advanced to a fake OpenAI) under
 steady load, while a writer thread creates consumers with keys through the Admin API. The
-database is shut down (fast shutdown: sessions cut, in-flight transactions rolled back), stays
-down for a few seconds and comes back on the same port and data directory. Then:
+database goes away for a few seconds and comes back on the same port and data directory, in two
+ways: a fast shutdown (sessions cut, in-flight transactions rolled back) and kill -9 of every
+PostgreSQL process (no shutdown checkpoint: the restart replays the WAL, as after a crash; the
+server acknowledges a commit once its WAL is written). Then:
 
 - no proxied request failed: the data planes serve from the config they hold;
 - every write the Admin API acknowledged (2xx) exists afterwards: nothing acknowledged is lost;
@@ -109,8 +111,9 @@ class AdminWriter:
 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of this test alone (the session's one is shared)."""
-    with running_postgres() as server:
+    """A PostgreSQL server of this test alone (the session's one is shared), with commits
+    acknowledged only once written, as in production."""
+    with running_postgres(durable_commits=True) as server:
         yield server
 
 
@@ -122,8 +125,9 @@ def pg_planes(
         yield Planes.start(procs, fake_openai.url)
 
 
+@pytest.mark.parametrize("outage", ["fast shutdown", "kill -9"])
 def test_postgres_restart_loses_no_acknowledged_write(
-    pg_planes: Planes, own_postgres: PostgresServer
+    pg_planes: Planes, own_postgres: PostgresServer, outage: str
 ) -> None:
     planes = pg_planes
     planes.add_consumer("client", "client-key")
@@ -141,7 +145,12 @@ def test_postgres_restart_loses_no_acknowledged_write(
                 assert time.monotonic() < deadline, f"writes not flowing: {writer.writes[-3:]}"
                 time.sleep(0.05)
             down_at = time.monotonic() - origin
-            own_postgres.restart(down_s=DOWN_S)
+            if outage == "kill -9":
+                own_postgres.kill()
+                time.sleep(DOWN_S)
+                own_postgres.start_again()
+            else:
+                own_postgres.restart(down_s=DOWN_S)
             up_at = time.monotonic() - origin
             deadline = time.monotonic() + RECOVERY_BOUND_S
             while not [w for w in writer.acknowledged() if w.started_s > up_at]:
@@ -161,13 +170,18 @@ def test_postgres_restart_loses_no_acknowledged_write(
     acked = [w for w in writes if w.acknowledged]
     refused = [w for w in writes if not w.acknowledged]
     print(
-        f"\nload: {report.summary()}\nwrites: {len(writes)} sent, {len(acked)} acknowledged, "
+        f"\n{outage}: load: {report.summary()}\n"
+        f"writes: {len(writes)} sent, {len(acked)} acknowledged, "
         f"{len(refused)} refused (slowest refusal "
         f"{max((w.elapsed_s for w in refused), default=0):.2f} s); "
         f"database down {down_at:.2f}-{up_at:.2f} s, first write "
         f"acknowledged after the restart at {recovered_at:.2f} s "
         f"({recovered_at - up_at:.2f} s after the database was back)"
     )
+
+    if outage == "kill -9":  # a crash for PostgreSQL: it replayed its WAL to come back
+        log = (own_postgres.root / "postgres.log").read_text(errors="replace")
+        assert "automatic recovery in progress" in log, log[-2000:]
 
     # The data planes served every request from their config.
     assert report.failed == 0, report.summary()

@@ -10,9 +10,11 @@ refuses to run as root.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -92,8 +94,11 @@ class PostgresServer:
         self._user = user
 
     @classmethod
-    def start(cls) -> PostgresServer:
-        """initdb a cluster in a new temp dir and start it; return once it accepts queries."""
+    def start(cls, *, durable_commits: bool = False) -> PostgresServer:
+        """initdb a cluster in a new temp dir and start it; return once it accepts queries.
+        `durable_commits`: a commit is acknowledged only once its WAL is written (to the OS:
+        fsync stays off), so acknowledged commits survive the server being killed (`kill()`),
+        as on a production server; power loss is beyond these tests."""
         bin_dir = _bin_dir()
         user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="lockgate-pg-", dir=_memory_dir()))
@@ -113,6 +118,8 @@ class PostgresServer:
         for _ in range(3):  # another process may grab the free port between probe and bind
             port = _free_port()
             settings = {**_FAST_SETTINGS, "port": str(port)}
+            if durable_commits:
+                settings["synchronous_commit"] = "on"
             args = [str(bin_dir / "postgres"), "-D", str(data)]
             for key, value in settings.items():
                 args += ["-c", f"{key}={value}"]
@@ -182,6 +189,22 @@ class PostgresServer:
                 self._proc.kill()
                 self._proc.wait(timeout=STOP_TIMEOUT_S)
 
+    def kill(self) -> None:
+        """kill -9 the server: the postmaster and every backend at once, as a crash would
+        (no shutdown checkpoint; `start_again()` then runs crash recovery from the WAL)."""
+        if self._proc.poll() is not None:
+            return
+        children = [int(p) for p in _children(self._proc.pid)]
+        self._proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._proc.wait(timeout=STOP_TIMEOUT_S)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while any(Path(f"/proc/{pid}").exists() for pid in children):  # reaped by init
+            assert time.monotonic() < deadline, "PostgreSQL backends outlived kill -9"
+            time.sleep(0.02)
+
     def start_again(self) -> None:
         """Start the server shut down by `shut_down()` on the same port and data directory
         (every database is still there); return once it accepts queries."""
@@ -199,10 +222,23 @@ class PostgresServer:
         self.start_again()
 
 
+def _children(pid: int) -> list[str]:
+    """The pids whose parent is `pid` (a postmaster's backends and helpers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid):
+            out.append(stat.parent.name)
+    return out
+
+
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(*, durable_commits: bool = False) -> Iterator[PostgresServer]:
     """A PostgreSQL server of its own, stopped on exit."""
-    server = PostgresServer.start()
+    server = PostgresServer.start(durable_commits=durable_commits)
     try:
         yield server
     finally:
