@@ -64,7 +64,7 @@ def _versions(note: str) -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "lockgate": __version__,
-        "uvloop": uvloop.__version__,
+        "uvloop": getattr(uvloop, "__version__", "?"),
         "httptools": httptools.__version__,
         "nginx": nginx.version(),
         "wrk": wrk.version(),
@@ -153,12 +153,12 @@ def main() -> int:
         args.docs.parent.mkdir(parents=True, exist_ok=True)
 
     if args.report_only:
-        results = json.loads((args.results / "proxy.json").read_text())
-        results["other_benchmarks"] = _other_results(args.results)
-        results["targets"] = _targets(results)
+        stored: dict[str, Any] = json.loads((args.results / "proxy.json").read_text())
+        stored["other_benchmarks"] = _other_results(args.results)
+        stored["targets"] = _targets(stored)
         image_dir = args.docs.parent / args.docs.stem
         args.docs.write_text(
-            report.markdown(results, report.charts(results, image_dir), args.docs.stem)
+            report.markdown(stored, report.charts(stored, image_dir), args.docs.stem)
         )
         print(f"wrote {args.docs}")
         return 0

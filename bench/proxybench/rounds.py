@@ -4,6 +4,7 @@ then measured in rounds (every contender back to back per round, order rotated).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -23,6 +24,10 @@ STREAM_CHAT = json.dumps(
 JSON = ("Content-Type", "application/json")
 BEARER = ("Authorization", f"Bearer {lockgate.CONSUMER_KEY}")
 APIKEY = ("apikey", lockgate.CONSUMER_KEY)
+
+
+def _pids_of(proc: procs.Proc) -> list[int]:
+    return [proc.popen.pid]
 
 
 def _median(results: list[wrk.Result]) -> dict[str, float]:
@@ -265,7 +270,7 @@ class Bench:
                 self.targets[key] = wrk.Request(
                     f"http://127.0.0.1:{port}/{scenario}", CHAT, headers
                 )
-                self.cpu_pids[key] = lambda p=proc: [p.popen.pid]
+                self.cpu_pids[key] = functools.partial(_pids_of, proc)
         keys = [k for k in self.targets if "+" in k]
         for key in keys:
             wrk.run(self.targets[key], self.work, connections=32, seconds=2)
