@@ -12,7 +12,8 @@ last quarter); fds other than TCP sockets and SQLite files not growing at all, T
 more than `--workers` (keep-alive pools), SQLite files within the connection pool's bound.
 
 Usage: .venv/bin/python bench/soak.py [--duration 1800] [--rate 200] [--warmup 60]
-Writes bench/results/soak.json; exits 1 if a check fails.
+Writes bench/results/soak.json and its chart docs/security/soak.png (bench/soak_chart.py);
+exits 1 if a check fails.
 
 About the rate: the issue asks for half the maximum rate. The maximum for two data planes with
 this pipeline is ~9,100 req/s (docs/benchmarks.md, wrk with pinned cores); this Python load
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import soak_chart
 
 from tests.faults.soak import run_soak, soak_checks
 
@@ -77,6 +80,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")
+    if args.out == RESULTS:  # the published run: redraw its chart in docs/security.md
+        print(f"wrote {soak_chart.draw(doc)}")
     return 0 if all(ok for _, ok in results) else 1
 
 

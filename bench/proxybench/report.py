@@ -88,14 +88,21 @@ def charts(results: dict[str, Any], out_dir: Path) -> list[str]:
 
 
 def _summary(doc: Any) -> Any:
-    """`doc` with long lists (raw samples) replaced by their length."""
+    """`doc` with long lists (raw samples, or rows of them) replaced by their length."""
     if isinstance(doc, dict):
         return {k: _summary(v) for k, v in doc.items()}
     if isinstance(doc, list):
-        if len(doc) > 8 and all(isinstance(x, int | float) for x in doc):
+        if len(doc) > 8 and all(_numbers(x) for x in doc):
             return f"[{len(doc)} samples]"
         return [_summary(x) for x in doc]
     return doc
+
+
+def _numbers(value: Any) -> bool:
+    """A number, or a list of numbers (one sample row)."""
+    if isinstance(value, list):
+        return all(isinstance(x, int | float) for x in value)
+    return isinstance(value, int | float)
 
 
 def _row(cells: list[Any]) -> str:
