@@ -1,8 +1,8 @@
 """SQLite's own heap in the control plane: a process-wide budget and the figure to watch.
 
 Each SQLite connection keeps a page cache (up to 2 MiB by default) that fills as the database
-grows, and the connection pool keeps several connections: in a long soak the control plane's
-RSS rose ~9 MiB that way while every Python object count stayed flat (docs/security.md).
+grows, and the connection pool keeps several connections, so SQLite's share of the control
+plane's memory would grow with the pool and the data (docs/security.md, the long soak).
 `PRAGMA soft_heap_limit` bounds SQLite's memory for the whole process (it evicts cached pages
 to stay under it), whatever the pool holds; `memory_used()` reads SQLite's own counter
 (`sqlite3_memory_used`), exported as `lockgate_sqlite_memory_bytes`.

@@ -2,9 +2,8 @@
 every pooled connection) under the process-wide soft limit, and its connections (so its open
 database files) at the pool's fixed size, callers beyond it waiting instead of opening more.
 
-The long soak found both growing (docs/security.md): ~9 MiB of RSS from five 2 MiB page caches
-filling as the analytics table grew, and database fds 7 -> 12 as the pool opened overflow
-connections."""
+Unbounded, each pooled connection may keep a 2 MiB page cache, and in the long soak the pool
+opened overflow connections (database fds 7 -> 12; docs/security.md)."""
 
 from __future__ import annotations
 
