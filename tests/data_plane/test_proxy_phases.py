@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import httpx
 import pytest
 
 from gateway.context import Exit, RequestContext, ResponseHead
@@ -89,6 +90,19 @@ def _run(
     return snapshot, registry, calls
 
 
+async def _stopped_in_access(
+    behaviour: str, per_consumer: bool
+) -> tuple[httpx.Response, list[str]]:
+    """A chat request whose plugin `b` does `behaviour` in access; nothing may reach the
+    upstream. The response and the phases called."""
+    with FakeOpenAI() as upstream:
+        snapshot, registry, calls = _run(upstream.port, {"b": {"access": behaviour}}, per_consumer)
+        async with proxy_client(snapshot, registry) as client:
+            response = await client.post("/v1/chat/completions", json=CHAT)
+        assert upstream.requests == []
+    return response, calls
+
+
 PIPELINES = pytest.mark.parametrize("per_consumer", [False, True], ids=["fixed", "per-consumer"])
 
 
@@ -120,11 +134,7 @@ async def test_every_phase_runs_in_order_and_body_changes_are_framed(
 async def test_an_exit_skips_later_access_but_every_plugin_filters_and_logs_it(
     per_consumer: bool,
 ) -> None:
-    with FakeOpenAI() as upstream:
-        snapshot, registry, calls = _run(upstream.port, {"b": {"access": "exit"}}, per_consumer)
-        async with proxy_client(snapshot, registry) as client:
-            response = await client.post("/v1/chat/completions", json=CHAT)
-        assert upstream.requests == []
+    response, calls = await _stopped_in_access("exit", per_consumer)
     assert response.status_code == 403
     assert response.content == b'{"message":"stopped"}<a><b><c>'
     assert response.headers["content-length"] == str(len(response.content))
@@ -138,11 +148,7 @@ async def test_an_exit_skips_later_access_but_every_plugin_filters_and_logs_it(
 
 @PIPELINES
 async def test_an_access_error_is_a_500_and_later_plugins_see_nothing(per_consumer: bool) -> None:
-    with FakeOpenAI() as upstream:
-        snapshot, registry, calls = _run(upstream.port, {"b": {"access": "raise"}}, per_consumer)
-        async with proxy_client(snapshot, registry) as client:
-            response = await client.post("/v1/chat/completions", json=CHAT)
-        assert upstream.requests == []
+    response, calls = await _stopped_in_access("raise", per_consumer)
     assert response.status_code == 500
     assert response.headers.get_list("x-seen-by") == ["a", "b"]
     assert response.content.endswith(b"<a><b>")

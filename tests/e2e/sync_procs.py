@@ -54,6 +54,18 @@ def base_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def scrape(url: str) -> dict[str, float]:
+    """The unlabelled samples of a Prometheus text page, by name."""
+    reply = httpx.get(url, timeout=10)
+    reply.raise_for_status()
+    out = {}
+    for line in reply.text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.split()
+            out[name] = float(value)
+    return out
+
+
 @dataclass
 class Proc:
     name: str
@@ -109,12 +121,7 @@ class ControlPlane(Proc):
 
     def metric(self, name: str) -> float | None:
         """One unlabelled sample of the control plane's Prometheus `/metrics` (UI port)."""
-        reply = httpx.get(f"http://127.0.0.1:{self.ui_port}/metrics", timeout=10)
-        reply.raise_for_status()
-        for line in reply.text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
+        return scrape(f"http://127.0.0.1:{self.ui_port}/metrics").get(name)
 
     @property
     def cluster_address(self) -> str:

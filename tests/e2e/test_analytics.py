@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from control_plane.store.sqlite_memory import SOFT_HEAP_LIMIT_BYTES
-from tests.e2e.sync_procs import Cluster, ControlPlane, DataPlane, cluster_at, wait_for
+from tests.e2e.sync_procs import (
+    Cluster,
+    ControlPlane,
+    DataPlane,
+    cluster_at,
+    scrape,
+    wait_for,
+)
 from tests.fakes.openai_server import FakeOpenAI
 from tests.faults.proc_stats import rss_kib
 
@@ -151,16 +158,6 @@ def observed(cp: ControlPlane) -> dict[Any, Any] | None:
         out["tokens"] = (prompt + row["prompt_tokens"], completion + row["completion_tokens"])
         cost += row["cost"]
     out["cost_nanos"] = round(cost * 1e9)
-    return out
-
-
-def scrape(url: str) -> dict[str, float]:
-    """The unlabelled samples of a Prometheus text page."""
-    out = {}
-    for line in httpx.get(url, timeout=5).text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.split()
-            out[name] = float(value)
     return out
 
 
