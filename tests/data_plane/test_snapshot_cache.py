@@ -98,6 +98,8 @@ async def test_node_restarted_with_the_control_plane_down_serves_its_cache(
         back = await start_cluster(tls, store, address=down)
         try:
             await eventually(lambda: back.status() == "in_sync", timeout=10)
+            # in_sync is recorded from the node's Hello, before the "current" delta reaches it
+            await eventually(lambda: restarted.client.received != {}, timeout=10)
             assert restarted.client.received == {"delta": 1}
             assert restarted.compiled == [store.version]  # only the restore compiled
         finally:
