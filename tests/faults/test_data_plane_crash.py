@@ -1,6 +1,8 @@
 """kill -9 of a supervised data plane (`lockgate up --data-planes 2`, one shared proxy port) under
-steady load: clients whose connection dies retry once and reach the other node, so no request
-fails; the supervisor restarts the killed node (new pid, same node id), which resyncs."""
+steady load: clients whose connection dies retry as the OpenAI SDK does (after 0.5 s, then 1 s)
+and reach the other node, so no request fails; the supervisor restarts the killed node (new pid,
+same node id), which resyncs. (An immediate reconnect could land in the dying node's accept
+queue and be reset: tests/faults/load.py.)"""
 
 from __future__ import annotations
 
