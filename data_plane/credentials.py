@@ -13,6 +13,13 @@ arrive before the control plane's own write to Redis lands. A lookup that was in
 invalidation arrived answers its callers but is not cached. TTLs bound staleness if a push is
 lost.
 
+Refresh ahead: a positive entry is fresh for `positive_ttl` less a random share of up to
+`jitter` (keys first seen together do not all expire together), and a hit in its last
+`1 - refresh_after` of that time answers from L1 at once and reloads the key in the background
+(one reload per key). So a key in use never waits on L2/L3 after its first lookup, the lookups
+behind it are spread over time, and an entry is still never served past its TTL; revocation
+works as before.
+
 Outages: when no backend can answer (`CredentialLookupError`), an L1 entry that went stale at
 most `stale_if_error` seconds ago is still served, so known keys keep working while both Redis
 and the control plane are down; an unknown key raises (key-auth answers 503).
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -53,12 +61,20 @@ class SharedCache(Protocol):
 
 
 class _Entry:
-    __slots__ = ("fresh_until", "match", "stale_until")
+    __slots__ = ("fresh_until", "match", "refresh_at", "stale_until")
 
-    def __init__(self, match: CredentialMatch | None, fresh_until: float, stale_until: float):
+    def __init__(
+        self,
+        match: CredentialMatch | None,
+        fresh_until: float,
+        stale_until: float,
+        refresh_at: float,
+    ):
         self.match = match
         self.fresh_until = fresh_until
         self.stale_until = stale_until
+        self.refresh_at = refresh_at
+        """A hit from then on reloads the key in the background (inf: never, or started)."""
 
 
 class CachedCredentials:
@@ -74,7 +90,10 @@ class CachedCredentials:
         negative_ttl: float = 5.0,
         stale_if_error: float = 3600.0,
         bypass_s: float = BYPASS_S,
+        jitter: float = 0.1,
+        refresh_after: float = 0.8,
     ) -> None:
+        assert 0.0 <= jitter < 1.0 and 0.0 < refresh_after <= 1.0
         self._remote = remote
         self._shared = shared
         self._capacity = capacity
@@ -82,6 +101,9 @@ class CachedCredentials:
         self._negative_ttl = negative_ttl
         self._stale_if_error = stale_if_error
         self._bypass_s = bypass_s
+        self._jitter = jitter
+        self._refresh_after = refresh_after
+        self._refreshes: set[asyncio.Task[None]] = set()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[CredentialMatch | None]] = {}
         self._bypass: dict[str, float] = {}
@@ -95,10 +117,40 @@ class CachedCredentials:
             match = entry.match
             if match is None or not match.expired():
                 self._entries.move_to_end(key_hash)
+                if now >= entry.refresh_at:
+                    entry.refresh_at = float("inf")
+                    self._refresh(key_hash)
                 return match
         pending = self._inflight.get(key_hash)
         if pending is not None:
             return await asyncio.shield(pending)
+        return await self._load(key_hash, now)
+
+    def _refresh(self, key_hash: str) -> None:
+        if key_hash in self._inflight:
+            return
+        task = asyncio.get_running_loop().create_task(self._reload(key_hash))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _reload(self, key_hash: str) -> None:
+        try:
+            await self._load(key_hash, time.monotonic(), background=True)
+        except CredentialLookupError as exc:  # the entry stays until its TTL, then a miss
+            log.debug("background refresh of a credential failed: %s", exc)
+        except Exception:  # a background task: nothing else will see it
+            log.exception("background refresh of a credential failed")
+
+    async def close(self) -> None:
+        """Cancel the background refreshes still running (on shutdown)."""
+        for task in list(self._refreshes):
+            task.cancel()
+        await asyncio.gather(*self._refreshes, return_exceptions=True)
+
+    async def _load(
+        self, key_hash: str, now: float, *, background: bool = False
+    ) -> CredentialMatch | None:
+        """Look the key up in L2/L3 (one lookup per key at a time) and cache the answer."""
         future: asyncio.Future[CredentialMatch | None] = asyncio.get_running_loop().create_future()
         self._inflight[key_hash] = future
         generation = self._generation
@@ -110,7 +162,10 @@ class CachedCredentials:
                 future.set_exception(exc)
                 future.exception()  # mark retrieved: waiters re-raise it themselves
                 raise
-            log.warning("serving a cached credential past its TTL: %s", exc)
+            if background:  # the entry was fresh when its refresh began: nothing changes
+                log.debug("background refresh of a credential failed: %s", exc)
+            else:
+                log.warning("serving a cached credential past its TTL: %s", exc)
             future.set_result(stale)
             return stale
         finally:
@@ -153,11 +208,16 @@ class CachedCredentials:
         return entry.match if time.monotonic() < entry.stale_until else None
 
     def _store(self, key_hash: str, match: CredentialMatch | None, now: float) -> None:
-        ttl = self._negative_ttl if match is None else self._positive_ttl
-        if match is not None and match.expires_at is not None:
-            ttl = min(ttl, max(0.0, match.expires_at - time.time()))
-        stale = 0.0 if match is None else self._stale_if_error
-        self._entries[key_hash] = _Entry(match, now + ttl, now + ttl + stale)
+        if match is None:
+            ttl, stale, refresh_at = self._negative_ttl, 0.0, float("inf")
+        else:
+            spread = random.random()  # noqa: S311 (spreads expiries; nothing secret)
+            ttl = self._positive_ttl * (1.0 - self._jitter * spread)
+            refresh_at = now + ttl * self._refresh_after
+            if match.expires_at is not None:
+                ttl = min(ttl, max(0.0, match.expires_at - time.time()))
+            stale = self._stale_if_error
+        self._entries[key_hash] = _Entry(match, now + ttl, now + ttl + stale, refresh_at)
         self._entries.move_to_end(key_hash)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

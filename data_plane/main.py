@@ -173,6 +173,7 @@ async def serve(
     await asyncio.gather(*tasks, return_exceptions=True)
     await analytics.close()  # after the proxy drained: the last requests are counted
     await sync.flush_cache()
+    await credentials.close()  # background refreshes, before their channel closes
     await planes.close()
     if shared is not None:
         await shared.close()

@@ -228,3 +228,100 @@ async def test_invalidated_keys_are_not_served_stale() -> None:
     remote.fail = True
     with pytest.raises(CredentialLookupError):
         await cache.lookup("h")
+
+
+async def test_a_key_in_use_is_reloaded_in_the_background_before_its_ttl() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, positive_ttl=0.3, jitter=0, refresh_after=0.5)
+    await cache.lookup("h")
+    await asyncio.sleep(0.18)  # past half the TTL
+    remote.delay = 0.1
+    began = time.perf_counter()
+    assert await cache.lookup("h") == match()  # from L1, without waiting on the reload
+    assert await cache.lookup("h") == match()
+    assert time.perf_counter() - began < 0.05
+    await asyncio.sleep(0)
+    assert remote.calls == ["h", "h"]  # one reload, however many hits meanwhile
+    remote.delay = 0.0
+    await asyncio.sleep(0.2)  # the reload ended; the first entry's TTL (0.3 s) has passed
+    assert await cache.lookup("h") == match()
+    assert remote.calls == ["h", "h"]  # the reloaded entry answers
+
+
+async def test_a_background_reload_sees_a_revoked_key() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, positive_ttl=0.2, jitter=0, refresh_after=0.5)
+    await cache.lookup("h")
+    await asyncio.sleep(0.12)
+    del remote.answers["h"]  # revoked, and the push never came
+    assert await cache.lookup("h") == match()  # the entry is within its TTL
+    await asyncio.sleep(0.02)
+    assert await cache.lookup("h") is None  # the reload cached the answer: gone
+    assert remote.calls == ["h", "h"]
+
+
+async def test_an_entry_is_never_served_past_its_ttl_while_its_reload_runs() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match("c1")
+    cache = CachedCredentials(remote, positive_ttl=0.1, jitter=0, refresh_after=0.5)
+    await cache.lookup("h")
+    await asyncio.sleep(0.06)
+    remote.answers["h"] = match("c2")
+    remote.delay = 0.2
+    assert await cache.lookup("h") == match("c1")  # starts the reload (0.2 s)
+    await asyncio.sleep(0.06)  # past the TTL: the next lookup waits for the reload
+    began = time.perf_counter()
+    assert await cache.lookup("h") == match("c2")
+    assert time.perf_counter() - began > 0.05
+    assert remote.calls == ["h", "h"]
+
+
+async def test_a_failed_background_reload_keeps_the_entry_until_its_ttl() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(
+        remote, positive_ttl=0.2, jitter=0, refresh_after=0.5, stale_if_error=0
+    )
+    await cache.lookup("h")
+    await asyncio.sleep(0.12)
+    remote.fail = True
+    assert await cache.lookup("h") == match()  # the reload fails in the background
+    await asyncio.sleep(0.02)
+    assert await cache.lookup("h") == match()  # still within the TTL
+    assert remote.calls == ["h", "h"]  # one attempt, not one per hit
+    await asyncio.sleep(0.1)
+    with pytest.raises(CredentialLookupError):  # past the TTL: a miss, and the backends fail
+        await cache.lookup("h")
+
+
+async def test_ttl_jitter_spreads_the_expiry_of_keys_cached_together() -> None:
+    remote = CountingRemote()
+    keys = [f"k{n}" for n in range(200)]
+    for key in keys:
+        remote.answers[key] = match(key)
+    # TTLs between 1 and 2 s; no reload ahead, so an expired key is a miss that asks the remote.
+    cache = CachedCredentials(remote, positive_ttl=2.0, jitter=0.5, refresh_after=1.0)
+    for key in keys:
+        await cache.lookup(key)
+    await asyncio.sleep(1.5)
+    remote.calls.clear()
+    for key in keys:
+        assert await cache.lookup(key) == match(key)
+    expired = len(remote.calls)
+    assert 10 <= expired <= 190, f"{expired} of 200 keys expired at once"
+
+
+async def test_close_cancels_background_reloads() -> None:
+    remote = CountingRemote()
+    remote.answers["h"] = match()
+    cache = CachedCredentials(remote, positive_ttl=0.1, jitter=0, refresh_after=0.5)
+    await cache.lookup("h")
+    await asyncio.sleep(0.06)
+    remote.delay = 30.0
+    await cache.lookup("h")
+    await asyncio.sleep(0)
+    began = time.perf_counter()
+    await asyncio.wait_for(cache.close(), 5)
+    assert time.perf_counter() - began < 1
