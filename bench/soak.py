@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +42,18 @@ from tests.faults.soak import run_soak, soak_checks
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 
 
+def source_commit() -> str:
+    """The checked-out commit, with "+changes" when the working tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=1800.0, help="measured seconds")
@@ -52,6 +65,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lockgate-soak-") as tmp:
+        commit = source_commit()  # at the start: the code the processes run
         result = run_soak(
             Path(tmp),
             rate_per_s=args.rate,
@@ -73,6 +87,7 @@ def main() -> int:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "command": " ".join(sys.argv),
+            "commit": commit,
         },
         **result.as_dict(),
         "checks": [{"check": what, "pass": ok} for what, ok in results],
