@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,8 @@ def source_commit() -> str:
 
 
 def main() -> int:
+    # SIGTERM unwinds like Ctrl-C, so the harness stops the processes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=1800.0, help="measured seconds")
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s, both planes")
