@@ -30,6 +30,7 @@ from gateway.plugins import registry
 from gateway.process_metrics import write_process_metrics
 from gateway.redis_credential_records import open_redis
 from gateway.snapshot import Snapshot
+from gateway.vault import EnvVault
 from lockgate import __version__
 from lockgate.embedded_server import embedded
 from lockgate.settings import DataPlaneSettings, Listen
@@ -75,9 +76,10 @@ async def serve(
             timeout_s=settings.redis_timeout_s,
         )
     credentials = CachedCredentials(RemoteCredentials(planes), shared=shared)
+    vault = EnvVault(settings.vault_env)  # `{vault://env/...}` references in plugin configs
 
     def compile_snapshot(snapshot: Snapshot) -> Runtime:
-        return compile_runtime(snapshot, plugins, credentials)
+        return compile_runtime(snapshot, plugins, credentials, vault)
 
     node = NodeInfo(
         node_id=settings.node_id,

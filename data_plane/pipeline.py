@@ -11,16 +11,21 @@ route+service, consumer, route, service, global.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.context import Exit, RequestContext
 from gateway.credentials import CredentialLookup
 from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Route
-from gateway.plugins.base import BuildContext, Handler, Plugin
+from gateway.plugins.base import BuildContext, Handler, Plugin, PluginRuntimeError
 from gateway.snapshot import Snapshot
+from gateway.vault import NO_VAULT, EnvVault, UnresolvedReference, has_references, resolve_fields
+
+log = logging.getLogger("lockgate.dp.plugins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +120,26 @@ _PHASES = ("rewrite", "access", "header_filter", "body_filter", "log", "retry")
 """What `Instance.phases` may hold: the phases, and the `retry` hook (see `Handler.retry`)."""
 
 
+class UnresolvedSecret(Handler):
+    """Stands in for a plugin instance whose vault reference has no value on this node: its
+    requests fail closed (500, the reason in the log) instead of reaching a provider without
+    the key; the rest of the snapshot is served."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def access(self, ctx: RequestContext) -> Exit | None:
+        raise PluginRuntimeError(self.reason)
+
+
 def compile_plugins(
     snapshot: Snapshot,
     registry: Mapping[str, Plugin[Any]],
     credentials: CredentialLookup,
+    vault: EnvVault = NO_VAULT,
 ) -> CompiledPlugins:
-    """Validate and build every enabled plugin instance of `snapshot` into per-route pipelines."""
+    """Validate and build every enabled plugin instance of `snapshot` into per-route pipelines;
+    vault references in referenceable fields are resolved with `vault`."""
     instances: list[Instance] = []
     for entity in snapshot.plugins:
         if not entity.enabled:
@@ -128,8 +147,18 @@ def compile_plugins(
         plugin = registry.get(entity.name)
         if plugin is None:
             raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}) is not installed")
+        raw: Mapping[str, Any] = entity.config
+        if plugin.referenceable and has_references(raw, plugin.referenceable):
+            try:
+                raw = resolve_fields(raw, plugin.referenceable, vault)
+            except UnresolvedReference as exc:
+                reason = f"plugin '{entity.name}' ({entity.id}): {exc}"
+                log.error("%s; its requests get 500 until it resolves", reason)
+                handler: Handler = UnresolvedSecret(reason)
+                instances.append(Instance(entity, plugin.priority, handler, frozenset({"access"})))
+                continue
         try:
-            config = plugin.validate(entity.config)
+            config = plugin.validate(dict(raw))
             handler = plugin.build(config, BuildContext(snapshot, credentials, entity))
         except Exception as exc:
             raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}): {exc}") from exc

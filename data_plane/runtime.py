@@ -16,6 +16,7 @@ from gateway.credentials import CredentialLookup
 from gateway.entities import Service
 from gateway.plugins.base import Plugin
 from gateway.snapshot import Snapshot
+from gateway.vault import NO_VAULT, EnvVault
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +31,13 @@ def compile_runtime(
     snapshot: Snapshot,
     registry: Mapping[str, Plugin[Any]],
     credentials: CredentialLookup,
+    vault: EnvVault = NO_VAULT,
 ) -> Runtime:
     """Compile `snapshot`; raises on anything invalid (the caller NACKs)."""
     return Runtime(
         snapshot=snapshot,
         router=Router(snapshot.routes, snapshot.services),
-        plugins=compile_plugins(snapshot, registry, credentials),
+        plugins=compile_plugins(snapshot, registry, credentials, vault),
         services={s.id: s for s in snapshot.services},
     )
 

@@ -9,7 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -94,6 +94,9 @@ class DataPlaneSettings:
     allow_link_local_upstreams: bool = False
     """LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS: as on the control plane; a data plane without it
     refuses (NACKs) a config with a link-local LLM target."""
+    vault_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The whole environment at start: what `{vault://env/...}` references in plugin configs
+    resolve to (gateway/vault.py). Never printed."""
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -217,4 +220,5 @@ def data_plane(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
         analytics_flush_s=_seconds(env, "LOCKGATE_DP_ANALYTICS_FLUSH_S", "10"),
         drain_s=_drain_seconds(env, "LOCKGATE_DP_DRAIN_S", "1"),
         allow_link_local_upstreams=_flag(env, "LOCKGATE_ALLOW_LINK_LOCAL_UPSTREAMS"),
+        vault_env=dict(env),
     )

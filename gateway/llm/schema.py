@@ -92,6 +92,10 @@ def _is_link_local(host: str) -> bool:
     return any(address in network for network in _LINK_LOCAL)
 
 
+REFERENCEABLE_AUTH = ("header_name", "header_value", "param_name", "param_value")
+"""The `auth` fields Kong marks referenceable that Lockgate uses (gateway/vault.py)."""
+
+
 class Auth(Record):
     """How the gateway authenticates to the provider (Kong `auth` record)."""
 

@@ -17,7 +17,16 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from gateway.context import Exit, RequestContext
-from gateway.llm.schema import Auth, GenaiCategory, LlmFormat, Logging, Model, RouteType, Target
+from gateway.llm.schema import (
+    REFERENCEABLE_AUTH,
+    Auth,
+    GenaiCategory,
+    LlmFormat,
+    Logging,
+    Model,
+    RouteType,
+    Target,
+)
 from gateway.plugins.ai_proxy_advanced import AiProxyAdvancedHandler
 from gateway.plugins.ai_proxy_advanced import Config as AdvancedConfig
 from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
@@ -96,6 +105,7 @@ class AiProxyHandler(AiProxyAdvancedHandler):
 class AiProxyPlugin(Plugin[Config]):
     name = "ai-proxy"
     priority = 770
+    referenceable = tuple(f"auth.{field}" for field in REFERENCEABLE_AUTH)
     config_model = Config
 
     def build(self, config: Config, deps: BuildContext) -> Handler:

@@ -57,7 +57,7 @@ from gateway.llm.request import (
     options_to_merge,
     parse_body,
 )
-from gateway.llm.schema import Balancer, GenaiCategory, LlmFormat, Target
+from gateway.llm.schema import REFERENCEABLE_AUTH, Balancer, GenaiCategory, LlmFormat, Target
 from gateway.llm.stream import StreamTranslator
 from gateway.llm.upstream import UpstreamPlan
 from gateway.llm.usage import UsageMeter
@@ -474,6 +474,11 @@ def _model_lock_violation(raw: bytes, content_type: str | None, target: Target) 
 class AiProxyAdvancedPlugin(Plugin[Config]):
     name = "ai-proxy-advanced"
     priority = 770
+    referenceable = tuple(
+        f"{record}.auth.{field}"
+        for record in ("targets[]", "embeddings")
+        for field in REFERENCEABLE_AUTH
+    )
     config_model = Config
 
     def __init__(self) -> None:

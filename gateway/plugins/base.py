@@ -118,6 +118,9 @@ class Plugin(ABC, Generic[ConfigT]):
     allows_consumer_scope: ClassVar[bool] = True
     """False for plugins Kong marks `no_consumer` (key-auth, pre-function)."""
     version: ClassVar[str] = "1.0.0"
+    referenceable: ClassVar[tuple[str, ...]] = ()
+    """Config fields that may hold a vault reference (Kong's `referenceable`), resolved on the
+    data plane before `validate` (gateway/vault.py): dotted names, `name[]` for every element."""
 
     def validate(self, config: dict[str, object]) -> ConfigT:
         """Validate and fill defaults; raises pydantic.ValidationError."""

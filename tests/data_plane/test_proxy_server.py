@@ -26,6 +26,7 @@ from gateway.entities import Plugin as PluginEntity
 from gateway.entities import Ref, Route, Service
 from gateway.plugins import registry
 from gateway.snapshot import Snapshot
+from gateway.vault import NO_VAULT, EnvVault
 from tests.data_plane.tls_certs import TestCA
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -39,7 +40,13 @@ end
 """
 
 
-def _snapshot(llm_url: str, plain_host: str, plain_port: int, protocol: str = "http") -> Snapshot:
+def _snapshot(
+    llm_url: str,
+    plain_host: str,
+    plain_port: int,
+    protocol: str = "http",
+    header_value: str = f"Bearer {PROVIDER_KEY}",
+) -> Snapshot:
     service = Service(host=plain_host, port=plain_port, protocol=protocol, retries=0)
     llm = Route(name="llm", paths=["/llm"], service=Ref(id=service.id))
     plain = Route(name="plain", paths=["/plain"], service=Ref(id=service.id))
@@ -47,7 +54,7 @@ def _snapshot(llm_url: str, plain_host: str, plain_port: int, protocol: str = "h
         "targets": [
             {
                 "route_type": "llm/v1/chat",
-                "auth": {"header_name": "Authorization", "header_value": f"Bearer {PROVIDER_KEY}"},
+                "auth": {"header_name": "Authorization", "header_value": header_value},
                 "model": {
                     "provider": "openai",
                     "name": "gpt-4o",
@@ -65,11 +72,13 @@ def _snapshot(llm_url: str, plain_host: str, plain_port: int, protocol: str = "h
 
 
 @contextlib.asynccontextmanager
-async def serving(snapshot: Snapshot, upstream: UpstreamClient | None = None) -> AsyncIterator[str]:
+async def serving(
+    snapshot: Snapshot, upstream: UpstreamClient | None = None, vault: EnvVault = NO_VAULT
+) -> AsyncIterator[str]:
     credentials = InMemoryCredentials()
     credentials.add(KEY, CredentialMatch(CredentialInfo("k1", "c1"), ConsumerInfo(id="c1")))
     holder = RuntimeHolder()
-    holder.swap(compile_runtime(snapshot, registry(), credentials))
+    holder.swap(compile_runtime(snapshot, registry(), credentials, vault))
     app = ProxyApp(holder, upstream or UpstreamClient(), max_body=1000)
     await app.startup()
     sock = socket.socket()
