@@ -406,11 +406,16 @@ async def test_idle_connections_are_freed_by_the_keepalive_timeout(fake: FakeOpe
     async with gateway(fake, limits) as (server, port):
         baseline = _fds()
         silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(40)]
-        used = [await asyncio.open_connection("127.0.0.1", port) for _ in range(40)]
-        for reader, writer in used:
+        used = []
+        for _ in range(40):
+            # Each sends its request as soon as it is open: a connection silent for
+            # `keepalive_s` before its first request is closed too (the silent ones), and 40
+            # round trips can take longer than that on a busy machine.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
             status, _, _ = await read_response(reader)
             assert status == 404  # kept alive, then idle
+            used.append((reader, writer))
         ends = await asyncio.gather(
             *(asyncio.wait_for(reader.read(), 5) for reader, _ in silent + used)
         )
