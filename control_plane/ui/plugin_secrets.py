@@ -4,7 +4,9 @@ What a secret is comes from control_plane.store.redact (a schema `writeOnly` fie
 in `SECRET_NAMES`, at any depth: ai-proxy's `auth.header_value`, ...), so the UI hides exactly
 what the audit log and sanitized dumps hide. A set secret is drawn as
 `[stored secret: targets[0].auth.header_value]`: the placeholder names where the stored value
-was, never any part of the value. When the form comes back:
+was, never any part of the value. A vault reference kept there instead of the value
+(`{vault://env/openai-auth-header}`, resolved on the data planes) is shown as it is. When the
+form comes back:
 
 - a placeholder in a secret field is replaced by the stored value it names (so a target moved
   in a JSON list keeps its own key);
@@ -26,6 +28,7 @@ from typing import Any
 
 from control_plane.store.redact import SECRET_NAMES, ConfigPath, Schema, redact_config_at
 from control_plane.ui.plugin_forms import PluginField
+from gateway.vault import is_reference
 
 STORED = "[stored secret: {}]"
 RETYPE = "[new secret: type it again]"
@@ -56,8 +59,11 @@ def is_placeholder(value: Any) -> bool:
 
 
 def masked(config: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
-    """`config` with every set secret replaced by its placeholder."""
-    return redact_config_at(config, schema, lambda path, _value: placeholder(path))
+    """`config` with every set secret replaced by its placeholder; a vault reference
+    (`{vault://env/...}`) is not a secret and is shown as it is."""
+    return redact_config_at(
+        config, schema, lambda path, value: value if is_reference(value) else placeholder(path)
+    )
 
 
 def secret_fields(config: Mapping[str, Any], schema: Schema) -> set[str]:
@@ -126,7 +132,7 @@ def masked_typed(
     typed, but for the strings given to secret names (`"header_value": "..."`)."""
 
     def hide(_path: ConfigPath, value: Any) -> Any:
-        return value if is_placeholder(value) else RETYPE
+        return value if is_placeholder(value) or is_reference(value) else RETYPE
 
     out = dict(values)
     for field in fields:

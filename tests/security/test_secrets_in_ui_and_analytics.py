@@ -525,3 +525,15 @@ def test_placeholders_name_their_own_secret_and_null_clears() -> None:
     # A placeholder on a new plugin (nothing stored) names nothing: refused, not stored.
     config, errors = restored(masked(stored, schema), {}, schema)
     assert "names no stored secret" in errors["targets"]
+
+
+def test_a_vault_reference_is_shown_as_it_is_and_kept() -> None:
+    schema = plugin_schema(registry()["ai-proxy-advanced"])
+    reference = "{vault://env/openai-auth-header}"
+    auth = {"header_name": "Authorization", "header_value": reference}
+    stored = {"targets": [{"route_type": "llm/v1/chat", "auth": auth, "model": {}}]}
+    shown = masked(stored, schema)
+    assert shown["targets"][0]["auth"]["header_value"] == reference  # not a secret
+    config, errors = restored(shown, stored, schema)
+    assert errors == {}
+    assert config["targets"][0]["auth"]["header_value"] == reference
