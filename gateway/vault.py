@@ -85,6 +85,30 @@ def parse_reference(reference: str) -> Reference:
     return Reference(vault, parts[0], parts[1] if len(parts) == 2 else None, config, version)
 
 
+def check_reference(reference: str) -> tuple[Reference, str]:
+    """The parts of a reference this gateway can resolve, and the variable it reads; raises
+    UnresolvedReference for a malformed one or one no data plane could resolve (another vault,
+    an unknown option, Lockgate's own settings). The control plane checks writes with it."""
+    ref = parse_reference(reference)
+    if ref.vault != "env":
+        raise UnresolvedReference(
+            f"{reference}: vault {ref.vault!r} is not available (Lockgate has the 'env' vault)"
+        )
+    unknown = sorted(set(ref.config) - {"prefix"})
+    if unknown:
+        raise UnresolvedReference(f"{reference}: unknown option {unknown[0]!r} (env: prefix)")
+    prefix = ref.config.get("prefix", "")
+    if prefix and not _ENV_PREFIX.match(prefix):
+        raise UnresolvedReference(f"{reference}: the prefix {prefix!r} is not a valid name")
+    variable = (prefix + ref.resource.replace("-", "_")).upper()
+    if variable.startswith(_OWN_SETTINGS):
+        raise UnresolvedReference(
+            f"{reference}: Lockgate's own settings ({_OWN_SETTINGS}*) are not readable "
+            "through the vault"
+        )
+    return ref, variable
+
+
 class EnvVault:
     """Resolves references from a fixed environment (the data plane's, read once at start)."""
 
@@ -95,23 +119,7 @@ class EnvVault:
         return f"EnvVault({len(self._environ)} variables)"
 
     def resolve(self, reference: str) -> str:
-        ref = parse_reference(reference)
-        if ref.vault != "env":
-            raise UnresolvedReference(
-                f"{reference}: vault {ref.vault!r} is not available (Lockgate has the 'env' vault)"
-            )
-        unknown = sorted(set(ref.config) - {"prefix"})
-        if unknown:
-            raise UnresolvedReference(f"{reference}: unknown option {unknown[0]!r} (env: prefix)")
-        prefix = ref.config.get("prefix", "")
-        if prefix and not _ENV_PREFIX.match(prefix):
-            raise UnresolvedReference(f"{reference}: the prefix {prefix!r} is not a valid name")
-        variable = (prefix + ref.resource.replace("-", "_")).upper()
-        if variable.startswith(_OWN_SETTINGS):
-            raise UnresolvedReference(
-                f"{reference}: Lockgate's own settings ({_OWN_SETTINGS}*) are not readable "
-                "through the vault"
-            )
+        ref, variable = check_reference(reference)
         value = self._environ.get(variable)
         if value is None:
             raise UnresolvedReference(
@@ -151,26 +159,34 @@ def resolve_fields(config: Mapping[str, Any], paths: Sequence[str], vault: EnvVa
     return result
 
 
-def has_references(config: Mapping[str, Any], paths: Sequence[str]) -> bool:
-    """Whether any field at `paths` holds a reference."""
-    found: list[bool] = []
+def references_at(
+    config: Mapping[str, Any], paths: Sequence[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every reference held at `paths`, with its location (`("targets", 0, "auth",
+    "header_value")`)."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
 
-    def check(node: Any, steps: list[str]) -> None:
+    def walk(node: Any, steps: list[str], loc: tuple[str | int, ...]) -> None:
         if not steps or not isinstance(node, dict):
             return
         name, many = _step(steps[0])
         value = node.get(name)
         if many:
-            for item in value if isinstance(value, list) else ():
-                check(item, steps[1:])
-        elif len(steps) == 1:
-            found.append(is_reference(value))
-        else:
-            check(value, steps[1:])
+            for index, item in enumerate(value if isinstance(value, list) else ()):
+                walk(item, steps[1:], (*loc, name, index))
+        elif len(steps) > 1:
+            walk(value, steps[1:], (*loc, name))
+        elif is_reference(value):
+            found.append(((*loc, name), value))
 
     for path in paths:
-        check(config, path.split("."))
-    return any(found)
+        walk(config, path.split("."), ())
+    return found
+
+
+def has_references(config: Mapping[str, Any], paths: Sequence[str]) -> bool:
+    """Whether any field at `paths` holds a reference."""
+    return bool(references_at(config, paths))
 
 
 def _step(step: str) -> tuple[str, bool]:

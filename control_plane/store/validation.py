@@ -9,7 +9,7 @@ plugin's `config_model`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from control_plane.store.errors import ForeignKeyViolation, SchemaViolation
 from control_plane.store.protocol import Reader
 from gateway.entities import Consumer, Entity, KeyAuthCredential, Plugin, Route, Service
 from gateway.plugins.base import Plugin as PluginType
+from gateway.vault import UnresolvedReference, check_reference, references_at
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -322,6 +323,8 @@ def build_plugin(data: Mapping[str, Any], available: Mapping[str, PluginType[Any
         except (TypeError, ValueError) as exc:
             errors.append(SchemaViolation({"config": str(exc)}, [("config", str(exc))]))
             config = {}
+        if isinstance(config, dict):
+            errors.extend(_reference_violations(config, plugin_type.referenceable))
     try:
         plugin = _validate(Plugin, {**data, "config": config if isinstance(config, dict) else {}})
     except SchemaViolation as exc:
@@ -329,6 +332,23 @@ def build_plugin(data: Mapping[str, Any], available: Mapping[str, PluginType[Any
     if errors:
         raise merge(errors)
     return plugin
+
+
+def _reference_violations(config: Mapping[str, Any], paths: Sequence[str]) -> list[SchemaViolation]:
+    """Vault references (gateway/vault.py) in referenceable fields that no data plane could
+    resolve: malformed, another vault than `env`, an unknown option, a LOCKGATE_* variable.
+    Whether the variable is set is each data plane's business."""
+    found: list[SchemaViolation] = []
+    for loc, reference in references_at(config, paths):
+        try:
+            check_reference(reference)
+        except UnresolvedReference as exc:
+            message = f"invalid vault reference: {exc}"
+            fields: dict[str, Any] = {}
+            _nest(fields, ["config", *(str(p) for p in loc if not isinstance(p, int))], message)
+            dotted = ".".join(("config", *(str(p) for p in loc)))
+            found.append(SchemaViolation(fields, [(dotted, message)]))
+    return found
 
 
 def resolve_refs(reader: Reader, data: Mapping[str, Any]) -> dict[str, Any]:
