@@ -278,5 +278,21 @@ async def test_runaway_on_one_route_leaves_other_routes_at_normal_latency(
     bound = max(0.1, 3 * p99(baseline), shortest / 2)
     assert p99(spans) < bound, (
         f"p99 {p99(spans) * 1000:.0f} ms over {len(spans)} requests, "
-        f"{p99(baseline) * 1000:.0f} ms without a runaway, runaways took {shortest:.3f} s+"
+        f"{p99(baseline) * 1000:.0f} ms without a runaway, runaways took {shortest:.3f} s+; "
+        + timeline(spans, bad_results, bound)
+    )
+
+
+def timeline(
+    spans: list[tuple[float, float]], runaways: list[tuple[int, float, float]], bound: float
+) -> str:
+    """When the slow requests and the runaways ran, relative to the first request: says whether
+    a stall lined up with a runaway (a diagnosis for a failure, not an assertion)."""
+    origin = min(began for began, _ in spans)
+    slow = [(b - origin, e - origin) for b, e in spans if e - b >= bound][:8]
+    bad = [(b - origin, e - origin) for _, b, e in runaways]
+    return (
+        "slow requests "
+        + ", ".join(f"{b:+.3f}..{e:+.3f} s" for b, e in slow)
+        + ("; runaways " + ", ".join(f"{b:+.3f}..{e:+.3f} s" for b, e in bad))
     )
