@@ -106,8 +106,13 @@ async def serve(
         window,
         config_version=lambda: sync.version,
         credential_cache_size=lambda: len(credentials),
+        unresolved_references=lambda: len(unresolved()),
         extra=[analytics.write_metrics, write_process_metrics],
     )
+
+    def unresolved() -> tuple[str, ...]:
+        runtime = holder.current
+        return () if runtime is None else runtime.plugins.unresolved
 
     def describe() -> dict[str, Any]:
         return {
@@ -120,6 +125,7 @@ async def serve(
             "incompatible": sync.incompatible or None,
             "control_plane": sync.connected_to,
             "ready": holder.current is not None,
+            "unresolved_vault_references": list(unresolved()),
         }
 
     status_sock = bind(settings.status_listen, reuse_port=False)

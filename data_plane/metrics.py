@@ -72,9 +72,12 @@ class DataPlaneMetrics:
         *,
         config_version: Callable[[], int] = lambda: 0,
         credential_cache_size: Callable[[], int] = lambda: 0,
+        unresolved_references: Callable[[], int] = lambda: 0,
         extra: Iterable[Callable[[Exposition], None]] = (),
     ) -> None:
-        """`config_version` and `credential_cache_size` are read at scrape time; each `extra`
+        """`config_version`, `credential_cache_size` and `unresolved_references` (plugin
+        instances failing their requests for a vault reference without a value here) are read
+        at scrape time; each `extra`
         writer adds its own families (e.g. the analytics sender's buffer). Takes over
         `window.on_retire`."""
         self._window = window
@@ -82,6 +85,7 @@ class DataPlaneMetrics:
         window.on_retire = self._retired.fold
         self._config_version = config_version
         self._cache_size = credential_cache_size
+        self._unresolved = unresolved_references
         self._extra = list(extra)
 
     def add_writer(self, writer: Callable[[Exposition], None]) -> None:
@@ -117,6 +121,12 @@ class DataPlaneMetrics:
             "lockgate_credential_cache_entries", "gauge", "Key-auth credentials in the L1 cache"
         )
         out.sample("lockgate_credential_cache_entries", (), self._cache_size())
+        out.family(
+            "lockgate_unresolved_vault_references",
+            "gauge",
+            "Plugin instances failing their requests: a vault reference without a value here",
+        )
+        out.sample("lockgate_unresolved_vault_references", (), self._unresolved())
         for writer in self._extra:
             writer(out)
         return out.text()

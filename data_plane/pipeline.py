@@ -110,6 +110,9 @@ class CompiledPlugins:
     by_route: Mapping[str, Pipeline]
     no_route: Pipeline
     """Global plugins only: used for requests that matched no route."""
+    unresolved: tuple[str, ...] = ()
+    """Why each instance whose vault reference has no value here fails its requests (no
+    values in them): shown on the status port and counted in /metrics."""
 
 
 class PluginBuildError(Exception):
@@ -141,6 +144,7 @@ def compile_plugins(
     """Validate and build every enabled plugin instance of `snapshot` into per-route pipelines;
     vault references in referenceable fields are resolved with `vault`."""
     instances: list[Instance] = []
+    unresolved: list[str] = []
     for entity in snapshot.plugins:
         if not entity.enabled:
             continue
@@ -154,6 +158,7 @@ def compile_plugins(
             except UnresolvedReference as exc:
                 reason = f"plugin '{entity.name}' ({entity.id}): {exc}"
                 log.error("%s; its requests get 500 until it resolves", reason)
+                unresolved.append(reason)
                 handler: Handler = UnresolvedSecret(reason)
                 instances.append(Instance(entity, plugin.priority, handler, frozenset({"access"})))
                 continue
@@ -172,7 +177,9 @@ def compile_plugins(
         )
     )
     by_route = {route.id: _pipeline_for(route, instances) for route in snapshot.routes}
-    return CompiledPlugins(global_rewrite, by_route, _pipeline_for(None, instances))
+    return CompiledPlugins(
+        global_rewrite, by_route, _pipeline_for(None, instances), tuple(unresolved)
+    )
 
 
 def _scope(entity: PluginEntity) -> tuple[bool, bool, bool]:

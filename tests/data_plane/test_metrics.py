@@ -47,7 +47,12 @@ async def scrape(metrics: DataPlaneMetrics) -> httpx.Response:
 async def test_metrics_count_what_the_proxy_served() -> None:
     clock = Clock()
     window = MinuteWindow(clock=clock)
-    metrics = DataPlaneMetrics(window, config_version=lambda: 42, credential_cache_size=lambda: 7)
+    metrics = DataPlaneMetrics(
+        window,
+        config_version=lambda: 42,
+        credential_cache_size=lambda: 7,
+        unresolved_references=lambda: 1,
+    )
     sender = AnalyticsSender(window, lambda: None, "node-1")  # type: ignore[arg-type,return-value]
     metrics.add_writer(sender.write_metrics)
     usage = []
@@ -98,6 +103,7 @@ async def test_metrics_count_what_the_proxy_served() -> None:
     assert abs(got[f"ai_llm_cost_total{{{model}}}"] - cost) < 1e-12
     assert got["lockgate_config_version"] == 42
     assert got["lockgate_credential_cache_entries"] == 7
+    assert got["lockgate_unresolved_vault_references"] == 1
     assert got["lockgate_analytics_unsent_requests"] == 4
     assert got["lockgate_analytics_dropped_requests_total"] == 0
     assert "# TYPE kong_request_latency_ms histogram" in text

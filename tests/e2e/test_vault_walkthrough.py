@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.lockgate_proc import ADMIN_TOKEN, Lockgate
+from tests.e2e.sync_procs import scrape
 from tests.e2e.test_walkthrough import (
     DECK_FILE,
     UPSTREAM_KEY,
@@ -19,6 +20,7 @@ from tests.e2e.test_walkthrough import (
     deck,
 )
 from tests.fakes.openai_server import FakeOpenAI
+from tests.faults.walkthrough import chat
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +76,30 @@ def test_walkthrough_with_the_provider_key_in_the_data_planes_environment(
     assert UPSTREAM_KEY not in dumped.stdout
     for path in (tmp_path / "data").rglob("*.db*"):
         assert UPSTREAM_KEY.encode() not in path.read_bytes(), path
+    assert node_status(gateway) == ([], 0)
+
+
+def node_status(lg: Lockgate) -> tuple[list[str], float]:
+    """The data plane's unresolved references (`/status`) and their count (`/metrics`)."""
+    status = httpx.get(f"{lg.status_url}/status", timeout=5).json()
+    metrics = scrape(f"{lg.status_url}/metrics")
+    return status["unresolved_vault_references"], metrics["lockgate_unresolved_vault_references"]
+
+
+def test_a_reference_without_a_value_fails_its_route_and_shows_on_the_node(
+    gateway: Lockgate, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    deck_file = tmp_path / "kong.yaml"
+    missing = VAULT_DECK.replace("openai-auth-header", "missing-auth-header")
+    deck_file.write_text(missing.format(upstream=fake.url))
+    synced = deck(gateway, "sync", str(deck_file))
+    assert synced.returncode == 0, synced.stderr + synced.stdout
+    gateway.wait_ready()
+
+    assert chat(gateway.proxy_url) == 500
+    assert chat(gateway.proxy_url, key="wrong-key") == 401  # key-auth still answers first
+    assert fake.requests == []  # nothing went out without its key
+    (reason,), count = node_status(gateway)
+    assert count == 1
+    assert "config.targets[].auth.header_value: {vault://env/missing-auth-header}" in reason
+    assert "environment variable MISSING_AUTH_HEADER is not set on this data plane" in reason
