@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from gateway.context import Exit, RequestContext
 from gateway.credentials import CredentialLookup
 from gateway.entities import Plugin as PluginEntity
@@ -135,6 +137,23 @@ class UnresolvedSecret(Handler):
         raise PluginRuntimeError(self.reason)
 
 
+def _fail_closed(entity: PluginEntity, unresolved: list[str], why: str) -> Handler:
+    reason = f"plugin '{entity.name}' ({entity.id}): {why}"
+    log.error("%s; its requests get 500 until it resolves", reason)
+    unresolved.append(reason)
+    return UnresolvedSecret(reason)
+
+
+def _without_values(exc: Exception) -> str:
+    """What was wrong with a config holding resolved secrets, without any input value."""
+    prefix = "invalid once its vault references are resolved"
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return f"{prefix}: {where}"
+    return f"{prefix} ({type(exc).__name__})"
+
+
 def compile_plugins(
     snapshot: Snapshot,
     registry: Mapping[str, Plugin[Any]],
@@ -152,21 +171,19 @@ def compile_plugins(
         if plugin is None:
             raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}) is not installed")
         raw: Mapping[str, Any] = entity.config
-        if plugin.referenceable and has_references(raw, plugin.referenceable):
-            try:
-                raw = resolve_fields(raw, plugin.referenceable, vault)
-            except UnresolvedReference as exc:
-                reason = f"plugin '{entity.name}' ({entity.id}): {exc}"
-                log.error("%s; its requests get 500 until it resolves", reason)
-                unresolved.append(reason)
-                handler: Handler = UnresolvedSecret(reason)
-                instances.append(Instance(entity, plugin.priority, handler, frozenset({"access"})))
-                continue
+        resolved = plugin.referenceable and has_references(raw, plugin.referenceable)
         try:
+            if resolved:
+                raw = resolve_fields(raw, plugin.referenceable, vault)
             config = plugin.validate(dict(raw))
-            handler = plugin.build(config, BuildContext(snapshot, credentials, entity))
+            handler: Handler = plugin.build(config, BuildContext(snapshot, credentials, entity))
+        except UnresolvedReference as exc:
+            handler = _fail_closed(entity, unresolved, str(exc))
         except Exception as exc:
-            raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}): {exc}") from exc
+            if resolved:  # a value from the environment broke it: never quote the error's input
+                handler = _fail_closed(entity, unresolved, _without_values(exc))
+            else:
+                raise PluginBuildError(f"plugin '{entity.name}' ({entity.id}): {exc}") from exc
         phases = frozenset(p for p in _PHASES if type(handler).overrides(p))
         instances.append(Instance(entity, plugin.priority, handler, phases))
 

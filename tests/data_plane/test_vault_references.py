@@ -10,7 +10,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from pydantic import Field
 
+from data_plane.pipeline import UnresolvedSecret, compile_plugins
+from gateway.credentials import InMemoryCredentials
+from gateway.entities import Plugin as PluginEntity
+from gateway.entities import Ref, Route, Service
+from gateway.plugins.base import BuildContext, Handler, Plugin, PluginConfig
+from gateway.snapshot import Snapshot
 from gateway.vault import EnvVault
 from tests.data_plane.test_proxy_server import CHAT, KEY, PROVIDER_KEY, _snapshot, serving
 from tests.fakes.openai_server import FakeOpenAI
@@ -82,3 +89,39 @@ async def test_an_unresolved_reference_fails_its_route_closed(
     assert "environment variable OPENAI_KEY is not set on this data plane" in logged
     assert "config.targets[].auth.header_value" in logged
     assert "sk-never-logged" not in logged
+
+
+class TokenConfig(PluginConfig):
+    token: str = Field(pattern=r"^tok-[a-z]+$")
+
+
+class TokenPlugin(Plugin[TokenConfig]):
+    """A plugin whose referenceable field is validated: the value from the environment is
+    checked only on the data plane."""
+
+    name = "token-test"
+    priority = 1
+    config_model = TokenConfig
+    referenceable = ("token",)
+
+    def build(self, config: TokenConfig, deps: BuildContext) -> Handler:
+        return Handler()
+
+
+def test_a_resolved_value_that_breaks_the_config_fails_closed_without_quoting_it() -> None:
+    service = Service(host="127.0.0.1", port=9)
+    route = Route(paths=["/t"], service=Ref(id=service.id))
+    plugin = PluginEntity(name="token-test", config={"token": "{vault://env/token}"})
+    snapshot = Snapshot.create(1, (service,), (route,), (plugin,))
+    registry = {"token-test": TokenPlugin()}
+    secret = "NOT-A-TOKEN-s3cr3t"
+
+    good = compile_plugins(snapshot, registry, InMemoryCredentials(), EnvVault({"TOKEN": "tok-a"}))
+    assert good.unresolved == ()
+
+    bad = compile_plugins(snapshot, registry, InMemoryCredentials(), EnvVault({"TOKEN": secret}))
+    (reason,) = bad.unresolved
+    assert "invalid once its vault references are resolved: token: String should match" in reason
+    assert secret not in reason
+    (slot,) = bad.by_route[route.id].slots
+    assert slot.default is not None and isinstance(slot.default.handler, UnresolvedSecret)
