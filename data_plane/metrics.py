@@ -77,9 +77,8 @@ class DataPlaneMetrics:
     ) -> None:
         """`config_version`, `credential_cache_size` and `unresolved_references` (plugin
         instances failing their requests for a vault reference without a value here) are read
-        at scrape time; each `extra`
-        writer adds its own families (e.g. the analytics sender's buffer). Takes over
-        `window.on_retire`."""
+        at scrape time; each `extra` writer adds its own families (e.g. the analytics sender's
+        buffer). Takes over `window.on_retire`."""
         self._window = window
         self._retired = _Totals()
         window.on_retire = self._retired.fold
