@@ -24,6 +24,7 @@ reference and the variable, never a value.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -153,9 +154,16 @@ def resolve_fields(config: Mapping[str, Any], paths: Sequence[str], vault: EnvVa
     A path is dotted field names; `name[]` walks every element of a list (`targets[].auth.
     header_value`). Values that are not references, and missing fields, are left as they are.
     Raises UnresolvedReference (its message names the field)."""
-    result: Any = _copy(config)
-    for path in paths:
-        _resolve(result, path.split("."), path, vault)
+    result: Any = copy.deepcopy(dict(config))
+    for loc, reference in references_at(config, paths):
+        node = result
+        for part in loc[:-1]:
+            node = node[part]
+        try:
+            node[loc[-1]] = vault.resolve(reference)
+        except UnresolvedReference as exc:
+            field = "".join("[]" if isinstance(p, int) else f".{p}" for p in loc)
+            raise UnresolvedReference(f"config{field}: {exc}") from None
     return result
 
 
@@ -191,28 +199,3 @@ def has_references(config: Mapping[str, Any], paths: Sequence[str]) -> bool:
 
 def _step(step: str) -> tuple[str, bool]:
     return (step[:-2], True) if step.endswith("[]") else (step, False)
-
-
-def _resolve(node: Any, steps: list[str], path: str, vault: EnvVault) -> None:
-    if not isinstance(node, dict):
-        return
-    name, many = _step(steps[0])
-    value = node.get(name)
-    if many:
-        for item in value if isinstance(value, list) else ():
-            _resolve(item, steps[1:], path, vault)
-    elif len(steps) > 1:
-        _resolve(value, steps[1:], path, vault)
-    elif is_reference(value):
-        try:
-            node[name] = vault.resolve(value)
-        except UnresolvedReference as exc:
-            raise UnresolvedReference(f"config.{path}: {exc}") from None
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value

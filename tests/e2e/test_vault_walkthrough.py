@@ -18,11 +18,13 @@ from tests.e2e.test_walkthrough import (
     UPSTREAM_KEY,
     check_walkthrough,
     deck,
+    fake,
 )
 from tests.fakes.openai_server import FakeOpenAI
 from tests.faults.walkthrough import chat
 
 pytestmark = pytest.mark.e2e
+__all__ = ["fake"]  # fixture: the fake OpenAI that wants UPSTREAM_KEY
 
 REFERENCE = "{vault://env/openai-auth-header}"
 VAULT_DECK = DECK_FILE.replace(  # a format template, as DECK_FILE: braces doubled
@@ -34,12 +36,6 @@ VAULT_DECK = DECK_FILE.replace(  # a format template, as DECK_FILE: braces doubl
 class VaultLockgate(Lockgate):
     def env(self) -> dict[str, str]:
         return {**super().env(), "OPENAI_AUTH_HEADER": f"Bearer {UPSTREAM_KEY}"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=UPSTREAM_KEY) as server:
-        yield server
 
 
 @pytest.fixture
